@@ -1,0 +1,293 @@
+//! Typed errors with stable, low-cardinality kinds.
+
+use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
+
+use crate::{Name, circuit_breaker::BreakerState};
+
+/// A boxed error, as returned by many tower middlewares.
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The error every primitive returns.
+///
+/// Each variant has a stable [`kind`](Self::kind): a short `snake_case` string
+/// meant for the `error_type` metric label and the `error.type` span
+/// attribute. Kinds never contain user data, ids or messages; the `Display`
+/// text does, and goes to logs and span events only.
+///
+/// The error is cheap to clone (sources are shared), so a cache can hand the
+/// same failure to every caller that waited for it.
+///
+/// ```
+/// use tta_primitives_core::WorkflowError;
+///
+/// let err = WorkflowError::downstream(std::io::Error::other("connection reset"));
+/// assert_eq!(err.kind(), "downstream");
+/// let err = WorkflowError::with_kind("payment_declined", std::io::Error::other("card expired"));
+/// assert_eq!(err.kind(), "payment_declined");
+/// assert_eq!(err.to_string(), "payment_declined: card expired");
+/// ```
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkflowError {
+    /// The step did not finish within its deadline; its future was dropped.
+    #[error("timed out after {after:?}")]
+    Timeout {
+        /// The configured deadline.
+        after: Duration,
+    },
+    /// A circuit breaker rejected the call without running it.
+    #[error("circuit breaker `{breaker}` rejected the call while {state}")]
+    CircuitOpen {
+        /// The breaker's node name.
+        breaker: Name,
+        /// The state that caused the rejection (open, or half-open with all
+        /// probes taken).
+        state: BreakerState,
+    },
+    /// Every attempt a retry allowed failed.
+    #[error("gave up after {attempts} attempts: {last}")]
+    RetriesExhausted {
+        /// How many attempts ran.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<WorkflowError>,
+    },
+    /// The retry budget refused a retry, so the call stopped early.
+    #[error("retry budget exhausted after {attempts} attempts: {last}")]
+    RetryBudgetExhausted {
+        /// How many attempts ran.
+        attempts: u32,
+        /// The last attempt's error.
+        last: Box<WorkflowError>,
+    },
+    /// A router found no route for the key and has no default route.
+    #[error("no route for key `{key}`")]
+    NoRoute {
+        /// The key the router's key function produced.
+        key: String,
+    },
+    /// The work was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// A load-shedding layer refused the request.
+    #[error("overloaded: the service is not ready to accept work")]
+    Overloaded,
+    /// Every leg of a fallback chain failed.
+    #[error("all {} fallback legs failed: {}", failures.len(), LegList(failures))]
+    FallbackExhausted {
+        /// Each leg's name and error, in the order the legs ran.
+        failures: Vec<StepFailure>,
+    },
+    /// A saga step failed and the completed steps were compensated.
+    #[error("{}", SagaMessage(self))]
+    Compensated {
+        /// The step that failed.
+        failed_step: Name,
+        /// The error that aborted the saga.
+        cause: Box<WorkflowError>,
+        /// The steps whose compensation ran successfully, in the order run
+        /// (reverse order of completion).
+        compensated: Vec<Name>,
+        /// The compensations that failed, in the order run. When non-empty
+        /// the kind is `compensation_failed`.
+        compensation_failures: Vec<StepFailure>,
+    },
+    /// An error from user code or a downstream service.
+    #[error("{kind}: {source}")]
+    Downstream {
+        /// The low-cardinality kind (`downstream` unless the user chose one).
+        kind: &'static str,
+        /// The underlying error.
+        source: Arc<dyn StdError + Send + Sync>,
+    },
+}
+
+/// A named step and the error it failed with.
+#[derive(Debug, Clone)]
+pub struct StepFailure {
+    /// The step's (or leg's) name.
+    pub name: Name,
+    /// Why it failed.
+    pub error: WorkflowError,
+}
+
+struct LegList<'a>(&'a [StepFailure]);
+
+impl fmt::Display for LegList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, failure) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "`{}` failed: {}", failure.name, failure.error)?;
+        }
+        Ok(())
+    }
+}
+
+struct SagaMessage<'a>(&'a WorkflowError);
+
+impl fmt::Display for SagaMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let WorkflowError::Compensated {
+            failed_step,
+            cause,
+            compensated,
+            compensation_failures,
+        } = self.0
+        else {
+            return Ok(());
+        };
+        write!(
+            f,
+            "saga aborted at `{failed_step}`: {cause}; compensated {} step(s)",
+            compensated.len()
+        )?;
+        if !compensation_failures.is_empty() {
+            write!(
+                f,
+                "; {} compensation(s) failed: {}",
+                compensation_failures.len(),
+                LegList(compensation_failures)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl WorkflowError {
+    /// Wraps a user or downstream error with kind `downstream`.
+    pub fn downstream(err: impl Into<BoxError>) -> Self {
+        Self::with_kind("downstream", err)
+    }
+
+    /// Wraps a user error under a kind of the user's choosing. The kind must
+    /// be a fixed string (it becomes a metric label value).
+    pub fn with_kind(kind: &'static str, err: impl Into<BoxError>) -> Self {
+        Self::Downstream {
+            kind,
+            source: Arc::from(err.into()),
+        }
+    }
+
+    /// A `downstream` error with just a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Self::downstream(message.into())
+    }
+
+    /// The stable, low-cardinality kind of this error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::CircuitOpen { .. } => "circuit_open",
+            Self::RetriesExhausted { .. } => "retries_exhausted",
+            Self::RetryBudgetExhausted { .. } => "retry_budget_exhausted",
+            Self::NoRoute { .. } => "no_route",
+            Self::Cancelled => "cancelled",
+            Self::Overloaded => "overloaded",
+            Self::FallbackExhausted { .. } => "fallback_exhausted",
+            Self::Compensated {
+                compensation_failures,
+                ..
+            } if compensation_failures.is_empty() => "compensated",
+            Self::Compensated { .. } => "compensation_failed",
+            Self::Downstream { kind, .. } => kind,
+        }
+    }
+
+    /// Whether retrying might help: the default retry predicate.
+    ///
+    /// Timeouts, overload and downstream errors are transient; a rejection by
+    /// an open breaker, a missing route, a cancellation and the terminal
+    /// errors of other combinators are not.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Timeout { .. } | Self::Overloaded | Self::Downstream { .. }
+        )
+    }
+}
+
+impl From<BoxError> for WorkflowError {
+    /// Recovers a [`WorkflowError`] that travelled through a boxing tower
+    /// middleware, and maps tower's own timeout and load-shed errors to
+    /// their kinds; anything else becomes `downstream`.
+    fn from(err: BoxError) -> Self {
+        let err = match err.downcast::<WorkflowError>() {
+            Ok(err) => return *err,
+            Err(err) => err,
+        };
+        if err.is::<tower::load_shed::error::Overloaded>() {
+            return Self::Overloaded;
+        }
+        if err.is::<tower::timeout::error::Elapsed>() {
+            return Self::Timeout {
+                after: Duration::ZERO,
+            };
+        }
+        Self::Downstream {
+            kind: "downstream",
+            source: Arc::from(err),
+        }
+    }
+}
+
+impl From<std::convert::Infallible> for WorkflowError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
+/// An invalid setting, rejected when the primitive is built.
+///
+/// The message names the setting, the rejected value and what is allowed.
+///
+/// ```
+/// use tta_primitives_core::retry::RetryPolicy;
+///
+/// let err = RetryPolicy::builder().max_attempts(0).build().unwrap_err();
+/// assert_eq!(err.setting(), "retry.max_attempts");
+/// assert!(err.to_string().contains("at least 1"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid setting `{setting}` = {value}: {expected}")]
+pub struct ConfigError {
+    setting: &'static str,
+    value: String,
+    expected: &'static str,
+}
+
+impl ConfigError {
+    /// An error for `setting`, rejected `value`, and what is `expected`.
+    pub fn new(setting: &'static str, value: impl fmt::Debug, expected: &'static str) -> Self {
+        Self {
+            setting,
+            value: format!("{value:?}"),
+            expected,
+        }
+    }
+
+    /// The setting's full name, e.g. `cache.capacity`.
+    pub fn setting(&self) -> &'static str {
+        self.setting
+    }
+
+    /// The rejected value, as written in the message.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+}
+
+/// Checks a setting: `Ok(value)` when `valid`, else a [`ConfigError`].
+pub(crate) fn check<T: fmt::Debug>(
+    setting: &'static str,
+    value: T,
+    valid: bool,
+    expected: &'static str,
+) -> Result<T, ConfigError> {
+    if valid {
+        Ok(value)
+    } else {
+        Err(ConfigError::new(setting, value, expected))
+    }
+}

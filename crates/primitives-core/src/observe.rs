@@ -1,0 +1,278 @@
+//! Observation hooks: how primitives report what they do.
+//!
+//! Every primitive reports its notable events (a retry attempt and its
+//! backoff, a cache hit, a breaker transition, a timeout, the fallback leg
+//! that answered, the route chosen, a compensation) to the [`Observer`]
+//! attached to the request's [`WorkflowContext`]. With no observer attached
+//! the cost is one branch on an `Option`: no event is built.
+//!
+//! This crate depends on neither OpenTelemetry nor `metrics`; the
+//! instrumentation crate implements [`Observer`] to turn events into metrics
+//! and span events.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use tta_primitives_core::observe::{Event, NodeInfo, Observer};
+//! use tta_primitives_core::WorkflowContext;
+//!
+//! #[derive(Default)]
+//! struct Log(Mutex<Vec<String>>);
+//!
+//! impl Observer for Log {
+//!     fn on_event(&self, node: &NodeInfo<'_>, _ctx: &WorkflowContext, event: &Event<'_>) {
+//!         self.0.lock().unwrap().push(format!("{}: {}", node.name, event.name()));
+//!     }
+//! }
+//!
+//! let log = Arc::new(Log::default());
+//! let ctx = WorkflowContext::builder("demo").observer(log.clone()).build();
+//! assert!(ctx.child().observer().is_some()); // children inherit the observer
+//! ```
+
+use std::time::Duration;
+
+use crate::{WorkflowContext, WorkflowError, circuit_breaker::BreakerState};
+
+/// Receives the events of every primitive running under a context that
+/// carries it. Implementations must be cheap and must not block: they run
+/// inline on the workflow's task.
+pub trait Observer: Send + Sync + 'static {
+    /// Called once per event, on the task running the primitive.
+    fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>);
+}
+
+/// Which primitive emitted an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeInfo<'a> {
+    /// The node's name: given by the user with `.named(..)`, or its type's
+    /// stable default.
+    pub name: &'a str,
+    /// The kind of primitive.
+    pub primitive_type: PrimitiveType,
+}
+
+/// The kind of a primitive, used as the `primitive_type` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PrimitiveType {
+    /// `a >> b`
+    Sequence,
+    /// `a | b`
+    Parallel,
+    /// then/else
+    Conditional,
+    /// key-based routing
+    Router,
+    /// retry with backoff
+    Retry,
+    /// ordered alternatives
+    Fallback,
+    /// deadline
+    Timeout,
+    /// circuit breaker
+    CircuitBreaker,
+    /// memoisation
+    Cache,
+    /// saga step or transaction
+    Saga,
+    /// a plain async function
+    Lambda,
+    /// a scripted test double
+    Mock,
+    /// any other tower service
+    Service,
+}
+
+impl PrimitiveType {
+    /// The stable label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sequence => "sequence",
+            Self::Parallel => "parallel",
+            Self::Conditional => "conditional",
+            Self::Router => "router",
+            Self::Retry => "retry",
+            Self::Fallback => "fallback",
+            Self::Timeout => "timeout",
+            Self::CircuitBreaker => "circuit_breaker",
+            Self::Cache => "cache",
+            Self::Saga => "saga",
+            Self::Lambda => "lambda",
+            Self::Mock => "mock",
+            Self::Service => "service",
+        }
+    }
+}
+
+/// How a retried call ended (the `result` label of `tta_retry_calls_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOutcome {
+    /// The first attempt succeeded.
+    SuccessFirstAttempt,
+    /// A later attempt succeeded.
+    SuccessAfterRetry,
+    /// Every allowed attempt failed, or the budget refused a retry.
+    Exhausted,
+    /// An attempt failed with an error the policy does not retry.
+    NotRetryable,
+}
+
+impl RetryOutcome {
+    /// The stable label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SuccessFirstAttempt => "success_first_attempt",
+            Self::SuccessAfterRetry => "success_after_retry",
+            Self::Exhausted => "exhausted",
+            Self::NotRetryable => "not_retryable",
+        }
+    }
+}
+
+/// Why a cache entry left the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictionReason {
+    /// Its time to live ran out.
+    Expired,
+    /// The cache was full and it was the least recently used entry.
+    Capacity,
+    /// The user invalidated it.
+    Invalidated,
+}
+
+impl EvictionReason {
+    /// The stable label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::Capacity => "capacity",
+            Self::Invalidated => "invalidated",
+        }
+    }
+}
+
+/// Something a primitive did.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A retry is about to run attempt number `attempt` (1-based).
+    RetryAttempt {
+        /// The attempt about to run.
+        attempt: u32,
+    },
+    /// A retry will wait `delay` before attempt `next_attempt`.
+    RetryBackoff {
+        /// The attempt that will run after the delay.
+        next_attempt: u32,
+        /// The delay, jitter included.
+        delay: Duration,
+        /// The error that caused the retry.
+        error: &'a WorkflowError,
+    },
+    /// A retried call finished.
+    RetryFinished {
+        /// Attempts that ran.
+        attempts: u32,
+        /// How it ended.
+        outcome: RetryOutcome,
+    },
+    /// A cache lookup found a fresh entry.
+    CacheHit,
+    /// A cache lookup found nothing fresh.
+    CacheMiss {
+        /// Whether another caller was already computing this key, so this
+        /// call waited for its result instead of running the inner step.
+        coalesced: bool,
+    },
+    /// An entry left the cache.
+    CacheEviction {
+        /// Why.
+        reason: EvictionReason,
+    },
+    /// The number of entries changed.
+    CacheSize {
+        /// Entries now held.
+        entries: usize,
+        /// Estimated bytes held by the entries.
+        bytes: usize,
+    },
+    /// A circuit breaker changed state.
+    BreakerTransition {
+        /// The state left.
+        from: BreakerState,
+        /// The state entered.
+        to: BreakerState,
+    },
+    /// A circuit breaker rejected a call.
+    BreakerRejected {
+        /// The state that rejected it.
+        state: BreakerState,
+    },
+    /// A timeout's deadline elapsed; the inner future was dropped.
+    TimedOut {
+        /// The deadline.
+        after: Duration,
+    },
+    /// A fallback chain finished.
+    FallbackFinished {
+        /// The index of the leg that answered (0 is the primary), or `None`
+        /// when every leg failed.
+        leg: Option<usize>,
+        /// That leg's name.
+        leg_name: Option<&'a str>,
+    },
+    /// A router chose a route.
+    RouteChosen {
+        /// The route's name (the key it was registered under, or `default`).
+        route: &'a str,
+    },
+    /// A saga compensation ran.
+    Compensation {
+        /// The compensated step.
+        step: &'a str,
+        /// Its error, when the compensation failed.
+        error: Option<&'a WorkflowError>,
+    },
+}
+
+impl Event<'_> {
+    /// A short stable name for the event (used as the span event name).
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::RetryAttempt { .. } => "retry.attempt",
+            Self::RetryBackoff { .. } => "retry.backoff",
+            Self::RetryFinished { .. } => "retry.finished",
+            Self::CacheHit => "cache.hit",
+            Self::CacheMiss { .. } => "cache.miss",
+            Self::CacheEviction { .. } => "cache.eviction",
+            Self::CacheSize { .. } => "cache.size",
+            Self::BreakerTransition { .. } => "circuit_breaker.transition",
+            Self::BreakerRejected { .. } => "circuit_breaker.rejected",
+            Self::TimedOut { .. } => "timeout",
+            Self::FallbackFinished { .. } => "fallback.finished",
+            Self::RouteChosen { .. } => "router.route",
+            Self::Compensation { .. } => "saga.compensation",
+        }
+    }
+}
+
+/// Reports `event` for `node` to the observer of `ctx`, if there is one.
+/// The event is built only when an observer is attached.
+#[inline]
+pub(crate) fn emit<'e>(
+    ctx: &WorkflowContext,
+    name: &str,
+    primitive_type: PrimitiveType,
+    event: impl FnOnce() -> Event<'e>,
+) {
+    if let Some(observer) = ctx.observer() {
+        observer.on_event(
+            &NodeInfo {
+                name,
+                primitive_type,
+            },
+            ctx,
+            &event(),
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! Project automation, run as `cargo xtask <command>`.
+
+use std::{
+    process::{Command, ExitCode},
+    time::Instant,
+};
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation for the tta workspace"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run every check CI runs: formatting, clippy (-D warnings), all tests
+    /// (doctests included) and the documentation build.
+    Ci,
+    /// Run the composed example workflow of primitives-core.
+    Demo,
+}
+
+/// One step of a command: a program and its arguments, with extra env vars.
+struct Step {
+    label: &'static str,
+    program: &'static str,
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+}
+
+const CI_STEPS: &[Step] = &[
+    Step {
+        label: "format",
+        program: "cargo",
+        args: &["fmt", "--all", "--", "--check"],
+        env: &[],
+    },
+    Step {
+        label: "clippy",
+        program: "cargo",
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        env: &[],
+    },
+    Step {
+        label: "tests",
+        program: "cargo",
+        args: &["test", "--workspace", "--all-targets"],
+        env: &[],
+    },
+    Step {
+        label: "doctests",
+        program: "cargo",
+        args: &["test", "--workspace", "--doc"],
+        env: &[],
+    },
+    Step {
+        label: "docs",
+        program: "cargo",
+        args: &["doc", "--workspace", "--no-deps"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+    },
+];
+
+const DEMO_STEPS: &[Step] = &[Step {
+    label: "demo",
+    program: "cargo",
+    args: &[
+        "run",
+        "--package",
+        "tta-primitives-core",
+        "--example",
+        "order_pipeline",
+    ],
+    env: &[],
+}];
+
+fn run(steps: &[Step]) -> Result<(), String> {
+    for step in steps {
+        eprintln!(
+            "==> {}: {} {}",
+            step.label,
+            step.program,
+            step.args.join(" ")
+        );
+        let started = Instant::now();
+        let status = Command::new(step.program)
+            .args(step.args)
+            .envs(step.env.iter().copied())
+            .status()
+            .map_err(|e| format!("{}: could not start `{}`: {e}", step.label, step.program))?;
+        if !status.success() {
+            return Err(format!("{} failed ({status})", step.label));
+        }
+        eprintln!(
+            "<== {} ok in {:.1}s",
+            step.label,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let steps = match cli.command {
+        Cmd::Ci => CI_STEPS,
+        Cmd::Demo => DEMO_STEPS,
+    };
+    match run(steps) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
