@@ -22,7 +22,6 @@ use crate::{
     fallback::Fallback,
     retry::{Retry, RetryPolicy},
     saga::SagaStep,
-    sequence::Sequence,
     timeout::Timeout,
 };
 
@@ -84,11 +83,6 @@ pub(crate) use impl_primitive;
 /// # Ok(()) }
 /// ```
 pub trait WorkflowExt: Primitive + Sized {
-    /// `self >> next`, as a method.
-    fn then<B>(self, next: B) -> Sequence<Self, B> {
-        Sequence::new(self, next)
-    }
-
     /// Retries failed calls as `policy` says. See [`crate::retry`].
     fn retry(self, policy: RetryPolicy) -> Retry<Self> {
         Retry::new(self, policy)
@@ -140,8 +134,9 @@ pub trait WorkflowExt: Primitive + Sized {
         SagaStep::new(self, compensation)
     }
 
-    /// Erases the type, keeping the shape `I -> Response`.
-    fn boxed<I>(self) -> BoxPrimitive<I, Self::Response>
+    /// Erases the type, keeping the shape `I -> Response`. (Named so as not to
+    /// clash with `tower::ServiceExt::boxed`.)
+    fn into_boxed<I>(self) -> BoxPrimitive<I, Self::Response>
     where
         Self: Service<Request<I>> + Clone + Send + Sync + 'static,
         Self::Error: Into<WorkflowError>,

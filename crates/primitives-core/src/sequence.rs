@@ -36,7 +36,7 @@ use tower::{Service, ServiceExt, util::Oneshot};
 use crate::{Name, Request, WorkflowContext, WorkflowError, primitive::impl_primitive};
 
 /// Runs `first`, then `second` on its output. Built by `a >> b` or
-/// [`then`](crate::WorkflowExt::then).
+/// [`Sequence::new`].
 #[derive(Debug, Clone)]
 pub struct Sequence<A, B> {
     first: A,
