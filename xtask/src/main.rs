@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run every check CI runs: formatting, clippy (-D warnings), all tests
-    /// (doctests included) and the documentation build.
+    /// Run every check CI runs: formatting, clippy (-D warnings), the
+    /// documentation build, and all tests (doctests last).
     Ci,
     /// Run the composed example workflow of primitives-core.
     Demo,
@@ -55,6 +55,12 @@ const CI_STEPS: &[Step] = &[
         env: &[],
     },
     Step {
+        label: "docs",
+        program: "cargo",
+        args: &["doc", "--workspace", "--no-deps"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+    },
+    Step {
         label: "tests",
         program: "cargo",
         args: &["test", "--workspace", "--all-targets"],
@@ -65,12 +71,6 @@ const CI_STEPS: &[Step] = &[
         program: "cargo",
         args: &["test", "--workspace", "--doc"],
         env: &[],
-    },
-    Step {
-        label: "docs",
-        program: "cargo",
-        args: &["doc", "--workspace", "--no-deps"],
-        env: &[("RUSTDOCFLAGS", "-D warnings")],
     },
 ];
 

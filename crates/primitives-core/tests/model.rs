@@ -251,3 +251,47 @@ fn errors_have_stable_low_cardinality_kinds() {
         assert!(kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn mock_scripts_answers_delays_and_records_calls() {
+    let mock = MockPrimitive::<&str, u32>::new()
+        .then_return(1)
+        .then_fail_after(
+            Duration::from_millis(40),
+            WorkflowError::with_kind("scripted", "x"),
+        )
+        .named("payments");
+    let root = WorkflowContext::builder("t").correlation_id("c-9").build();
+    assert_eq!(
+        mock.clone()
+            .oneshot(Request::new(root.clone(), "a"))
+            .await
+            .unwrap(),
+        1
+    );
+    let start = tokio::time::Instant::now();
+    let err = mock
+        .clone()
+        .oneshot(Request::new(root.child(), "b"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), start.elapsed()),
+        ("scripted", Duration::from_millis(40))
+    );
+    let err = mock
+        .clone()
+        .oneshot(Request::new(root, "c"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        "mock_exhausted",
+        "calls past the script fail loudly"
+    );
+    assert_eq!(mock.inputs(), ["a", "b", "c"]);
+    let calls = mock.calls();
+    assert!(calls.iter().all(|c| c.correlation_id == "c-9"));
+    assert_ne!(calls[0].step, calls[1].step);
+    assert_eq!(mock.call_count(), 3);
+}
