@@ -61,6 +61,7 @@ use tower::{Service, ServiceExt};
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
+    node::{NodeFuture, enter},
     observe::{Event, EvictionReason, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -162,6 +163,10 @@ struct Entry<O> {
     value: O,
     expires_at: Instant,
 }
+
+/// A hit (ready at once) or a load (boxed).
+type CacheLookup<O> =
+    Either<Ready<Result<O, WorkflowError>>, BoxFuture<'static, Result<O, WorkflowError>>>;
 
 type Slot<O> = Arc<OnceCell<Result<O, WorkflowError>>>;
 
@@ -345,15 +350,31 @@ where
 {
     type Response = O;
     type Error = WorkflowError;
-    type Future =
-        Either<Ready<Result<O, WorkflowError>>, BoxFuture<'static, Result<O, WorkflowError>>>;
+    type Future = NodeFuture<CacheLookup<O>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // A hit never touches the inner service; a miss drives its readiness.
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<I>) -> Self::Future {
+    fn call(&mut self, mut req: Request<I>) -> Self::Future {
+        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Cache);
+        NodeFuture::new(self.lookup(req), run)
+    }
+}
+
+impl<S, F, K, O> Cache<S, F, K, O> {
+    /// Serves `req` from the store, or loads it (once per key at a time).
+    fn lookup<I>(&mut self, req: Request<I>) -> CacheLookup<O>
+    where
+        S: Service<Request<I>, Response = O> + Clone + Send + 'static,
+        S::Error: Into<WorkflowError>,
+        S::Future: Send + 'static,
+        F: Fn(&WorkflowContext, &I) -> K,
+        K: Hash + Eq + Clone + Send + Sync + 'static,
+        O: Clone + Send + Sync + 'static,
+        I: Send + 'static,
+    {
         let key = (self.key)(&req.ctx, &req.input);
         let store = &self.store;
         let now = Instant::now();

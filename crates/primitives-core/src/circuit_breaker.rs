@@ -57,6 +57,7 @@ use tower::Service;
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
+    node::{NodeFuture, enter},
     observe::{Event, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -476,25 +477,27 @@ where
 {
     type Response = S::Response;
     type Error = WorkflowError;
-    type Future = BreakerFuture<S::Future>;
+    type Future = NodeFuture<BreakerFuture<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::CircuitBreaker);
         let (admission, transition) = self
             .shared
             .machine()
             .admit(&self.shared.config, Instant::now());
-        emit_transition(&req.ctx, &self.name, transition);
-        match admission {
+        emit_transition(&ctx, &self.name, transition);
+        let future = match admission {
             Ok(permit) => BreakerFuture {
-                inner: Some(self.inner.call(Request::new(req.ctx.child(), req.input))),
+                inner: Some(self.inner.call(Request::new(ctx.child(), req.input))),
                 guard: Some(PermitGuard {
                     shared: Arc::clone(&self.shared),
                     permit,
-                    ctx: req.ctx,
+                    ctx,
                     name: self.name.clone(),
                     completed: false,
                 }),
@@ -502,7 +505,7 @@ where
             },
             Err(state) => {
                 emit(
-                    &req.ctx,
+                    &ctx,
                     self.name.as_str(),
                     PrimitiveType::CircuitBreaker,
                     || Event::BreakerRejected { state },
@@ -516,7 +519,8 @@ where
                     }),
                 }
             }
-        }
+        };
+        NodeFuture::new(future, run)
     }
 }
 

@@ -32,7 +32,12 @@ use std::{
 use pin_project_lite::pin_project;
 use tower::{Service, ServiceExt, util::Oneshot};
 
-use crate::{Name, Request, WorkflowContext, WorkflowError, primitive::impl_primitive};
+use crate::{
+    Name, Request, WorkflowContext, WorkflowError,
+    node::{NodeFuture, enter},
+    observe::PrimitiveType,
+    primitive::impl_primitive,
+};
 
 /// The identity primitive: returns its input. The `otherwise` branch of a
 /// [`Conditional`] built without one.
@@ -110,16 +115,18 @@ where
 {
     type Response = T::Response;
     type Error = WorkflowError;
-    type Future = ConditionalFuture<T, E, I>;
+    type Future = NodeFuture<ConditionalFuture<T, E, I>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let chosen = (self.predicate)(&req.ctx, &req.input);
-        let child = Request::new(req.ctx.child(), req.input);
-        ConditionalFuture {
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::Conditional);
+        let chosen = (self.predicate)(&ctx, &req.input);
+        let child = Request::new(ctx.child(), req.input);
+        let future = ConditionalFuture {
             inner: if chosen {
                 Branch::Then {
                     fut: self.then.clone().oneshot(child),
@@ -129,7 +136,8 @@ where
                     fut: self.otherwise.clone().oneshot(child),
                 }
             },
-        }
+        };
+        NodeFuture::new(future, run)
     }
 }
 

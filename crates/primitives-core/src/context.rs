@@ -13,7 +13,10 @@ use std::{
 
 use tokio::time::Instant;
 
-use crate::{Name, observe::Observer};
+use crate::{
+    Name,
+    observe::{NodeHandle, Observer},
+};
 
 /// What every primitive receives: the [`WorkflowContext`] of this step and
 /// the input value.
@@ -150,7 +153,15 @@ pub struct WorkflowContext {
     step_id: StepId,
     causation_id: Option<StepId>,
     depth: u32,
-    observer: Option<Arc<dyn Observer>>,
+    /// The observer and the current node's handle, behind one thin pointer
+    /// so an unobserved context stays small and pays one branch to clone
+    /// and to drop.
+    observed: Option<Arc<Observed>>,
+}
+
+struct Observed {
+    observer: Arc<dyn Observer>,
+    node: Option<NodeHandle>,
 }
 
 impl WorkflowContext {
@@ -184,21 +195,56 @@ impl WorkflowContext {
             step_id: next_step_id(),
             causation_id: Some(self.step_id),
             depth: self.depth + 1,
-            observer: self.observer.clone(),
+            observed: self.observed.clone(),
+        }
+    }
+
+    /// A context for the next step beside this one: same parent (causation),
+    /// same depth, a new step id. Used by flattened sequences.
+    #[inline]
+    pub(crate) fn sibling(&self) -> Self {
+        Self {
+            step_id: next_step_id(),
+            ..self.clone()
         }
     }
 
     /// The same context with `observer` receiving the events of every
     /// primitive that runs under it (and under its children).
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
+        let node = self.observed.and_then(|o| o.node.clone());
+        self.observed = Some(Arc::new(Observed { observer, node }));
         self
+    }
+
+    /// The handle the observer attached to the node running under this
+    /// context (inherited from the parent until the node starts), if any.
+    #[inline]
+    pub fn node_handle(&self) -> Option<&NodeHandle> {
+        self.observed.as_ref()?.node.as_ref()
+    }
+
+    /// Replaces the node handle: for observers that start the root of a
+    /// workflow themselves (its children then nest under `handle`).
+    pub fn with_node_handle(mut self, handle: Option<NodeHandle>) -> Self {
+        self.set_node_handle(handle);
+        self
+    }
+
+    #[inline]
+    pub(crate) fn set_node_handle(&mut self, handle: Option<NodeHandle>) {
+        if let Some(observed) = &mut self.observed {
+            *observed = Arc::new(Observed {
+                observer: Arc::clone(&observed.observer),
+                node: handle,
+            });
+        }
     }
 
     /// The observer attached to this context, if any.
     #[inline]
     pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
-        self.observer.as_ref()
+        self.observed.as_ref().map(|o| &o.observer)
     }
 
     /// The workflow's name (low-cardinality; used as the `workflow` label).
@@ -305,7 +351,7 @@ impl fmt::Debug for WorkflowContext {
             .field("step_id", &self.step_id)
             .field("causation_id", &self.causation_id)
             .field("depth", &self.depth)
-            .field("observed", &self.observer.is_some())
+            .field("observed", &self.observed.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -395,7 +441,12 @@ impl WorkflowContextBuilder {
             step_id: next_step_id(),
             causation_id: None,
             depth: 0,
-            observer: self.observer,
+            observed: self.observer.map(|observer| {
+                Arc::new(Observed {
+                    observer,
+                    node: None,
+                })
+            }),
         }
     }
 }

@@ -42,6 +42,7 @@ use tower::Service;
 use crate::{
     Name, Request, WorkflowError,
     error::StepFailure,
+    node::{NodeFuture, enter},
     observe::{Event, PrimitiveType, emit},
     primitive::{BoxPrimitive, NamedBox, impl_primitive},
 };
@@ -133,13 +134,24 @@ where
 {
     type Response = O;
     type Error = WorkflowError;
-    type Future = BoxFuture<'static, Result<O, WorkflowError>>;
+    type Future = NodeFuture<BoxFuture<'static, Result<O, WorkflowError>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<I>) -> Self::Future {
+    fn call(&mut self, mut req: Request<I>) -> Self::Future {
+        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Fallback);
+        NodeFuture::new(self.start(req), run)
+    }
+}
+
+impl<I, O> Fallback<I, O> {
+    fn start(&mut self, req: Request<I>) -> BoxFuture<'static, Result<O, WorkflowError>>
+    where
+        I: Clone + Send + 'static,
+        O: Send + 'static,
+    {
         let legs = Arc::clone(&self.legs);
         let trigger = self.trigger.clone();
         let name = self.name.clone();

@@ -33,7 +33,7 @@ where
 {
     type Output = Result<T, WorkflowError>;
 
-    #[inline]
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Poll::Ready(ready!(self.project().inner.poll(cx)).map_err(Into::into))
     }

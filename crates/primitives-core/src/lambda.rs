@@ -8,7 +8,10 @@ use std::{
 use tower::Service;
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError, future::IntoWorkflowError,
+    Name, Request, WorkflowContext, WorkflowError,
+    future::IntoWorkflowError,
+    node::{NodeFuture, enter},
+    observe::PrimitiveType,
     primitive::impl_primitive,
 };
 
@@ -91,16 +94,18 @@ where
 {
     type Response = O;
     type Error = WorkflowError;
-    type Future = IntoWorkflowError<Fut>;
+    type Future = NodeFuture<IntoWorkflowError<Fut>>;
 
     #[inline]
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        IntoWorkflowError::new((self.f)(req.ctx, req.input))
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::Lambda);
+        NodeFuture::new(IntoWorkflowError::new((self.f)(ctx, req.input)), run)
     }
 }
 

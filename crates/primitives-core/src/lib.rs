@@ -7,6 +7,7 @@ mod error;
 mod future;
 mod lambda;
 mod name;
+mod node;
 mod primitive;
 
 pub mod cache;
@@ -27,6 +28,7 @@ pub use error::{BoxError, ConfigError, StepFailure, WorkflowError};
 pub use future::IntoWorkflowError;
 pub use lambda::{FnPrimitive, from_fn, lambda};
 pub use name::Name;
+pub use node::NodeFuture;
 pub use primitive::{BoxPrimitive, Primitive, Step, WorkflowExt, step};
 
 /// Everything needed to build and run workflows: `use tta_primitives_core::prelude::*;`.

@@ -34,7 +34,12 @@ use futures_util::future::BoxFuture;
 use tokio::time::Instant;
 use tower::Service;
 
-use crate::{Name, Request, StepId, WorkflowError, primitive::impl_primitive};
+use crate::{
+    Name, Request, StepId, WorkflowError,
+    node::{NodeFuture, enter},
+    observe::PrimitiveType,
+    primitive::impl_primitive,
+};
 
 /// One recorded call of a [`MockPrimitive`].
 #[derive(Debug, Clone)]
@@ -172,13 +177,23 @@ where
 {
     type Response = O;
     type Error = WorkflowError;
-    type Future = BoxFuture<'static, Result<O, WorkflowError>>;
+    type Future = NodeFuture<BoxFuture<'static, Result<O, WorkflowError>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<I>) -> Self::Future {
+    fn call(&mut self, mut req: Request<I>) -> Self::Future {
+        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Mock);
+        NodeFuture::new(self.start(req), run)
+    }
+}
+
+impl<I, O> MockPrimitive<I, O> {
+    fn start(&mut self, req: Request<I>) -> BoxFuture<'static, Result<O, WorkflowError>>
+    where
+        O: Clone + Send + 'static,
+    {
         let answer = {
             let mut script = self.script();
             script.calls.push(MockCall {

@@ -29,16 +29,84 @@
 //! assert!(ctx.child().observer().is_some()); // children inherit the observer
 //! ```
 
-use std::time::Duration;
+use std::{any::Any, sync::Arc, time::Duration};
 
 use crate::{WorkflowContext, WorkflowError, circuit_breaker::BreakerState};
 
-/// Receives the events of every primitive running under a context that
-/// carries it. Implementations must be cheap and must not block: they run
-/// inline on the workflow's task.
+/// Receives what every primitive running under a context that carries it
+/// does. Implementations must be cheap and must not block: they run inline
+/// on the workflow's task. Every method has a no-op default.
+///
+/// Each execution of a node (a primitive) is bracketed by
+/// [`on_node_start`](Self::on_node_start) and exactly one
+/// [`on_node_end`](Self::on_node_end), also when the node's future is
+/// dropped before it finishes ([`NodeOutcome::Cancelled`]). Between them,
+/// [`on_event`](Self::on_event) reports what the node did. The [`NodeHandle`]
+/// returned by `on_node_start` (a span, say) is stored in the node's context
+/// and inherited by the contexts of its children, so an observer can parent
+/// a child's state to its parent's through [`WorkflowContext::node_handle`].
 pub trait Observer: Send + Sync + 'static {
-    /// Called once per event, on the task running the primitive.
-    fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>);
+    /// A node starts executing under `ctx` (whose
+    /// [`node_handle`](WorkflowContext::node_handle) is the parent node's).
+    /// The returned handle becomes this node's, for its children and events.
+    fn on_node_start(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext) -> Option<NodeHandle> {
+        let _ = (node, ctx);
+        None
+    }
+
+    /// A node finished (or was cancelled). `ctx` carries the node's handle.
+    fn on_node_end(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, end: &NodeEnd<'_>) {
+        let _ = (node, ctx, end);
+    }
+
+    /// A node reports an event; `ctx` carries the node's handle.
+    fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
+        let _ = (node, ctx, event);
+    }
+}
+
+/// State an [`Observer`] attaches to one node execution, such as its span.
+pub type NodeHandle = Arc<dyn Any + Send + Sync>;
+
+/// How a node execution ended.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeOutcome<'a> {
+    /// It returned a value.
+    Success,
+    /// It returned an error.
+    Failure(&'a WorkflowError),
+    /// Its future was dropped before it finished.
+    Cancelled,
+}
+
+impl NodeOutcome<'_> {
+    /// The `outcome` label value: `success`, `error` or `cancelled`.
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure(_) => "error",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// The `error_type` label value: the error's kind, `cancelled`, or the
+    /// empty string on success.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Success => "",
+            Self::Failure(e) => e.kind(),
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What [`Observer::on_node_end`] learns about a finished node execution.
+#[derive(Debug, Clone, Copy)]
+pub struct NodeEnd<'a> {
+    /// How it ended.
+    pub outcome: NodeOutcome<'a>,
+    /// Wall time from start to end (tokio time).
+    pub elapsed: Duration,
 }
 
 /// Which primitive emitted an event.

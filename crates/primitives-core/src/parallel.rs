@@ -42,7 +42,10 @@ use futures_util::future::{BoxFuture, JoinAll, TryJoinAll, join_all, try_join_al
 use tower::{Service, ServiceExt};
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError, future::IntoWorkflowError,
+    Name, Request, WorkflowContext, WorkflowError,
+    future::IntoWorkflowError,
+    node::{NodeFuture, NodeRun, enter},
+    observe::PrimitiveType,
     primitive::impl_primitive,
 };
 
@@ -199,13 +202,15 @@ impl<L> Parallel<L> {
         ParallelSettled { inner: self }
     }
 
-    fn start<I>(&self, req: &Request<I>) -> Vec<BranchFuture<L::Output>>
+    fn start<I>(&self, req: Request<I>) -> (Vec<BranchFuture<L::Output>>, Option<Box<NodeRun>>)
     where
         L: Branches<I>,
     {
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::Parallel);
         let mut futures = Vec::with_capacity(self.branches.len());
-        self.branches.start(&req.ctx, &req.input, &mut futures);
-        futures
+        self.branches.start(&ctx, &req.input, &mut futures);
+        (futures, run)
     }
 }
 
@@ -215,14 +220,15 @@ where
 {
     type Response = Vec<L::Output>;
     type Error = WorkflowError;
-    type Future = TryJoinAll<BranchFuture<L::Output>>;
+    type Future = NodeFuture<TryJoinAll<BranchFuture<L::Output>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        try_join_all(self.start(&req))
+        let (branches, run) = self.start(req);
+        NodeFuture::new(try_join_all(branches), run)
     }
 }
 
@@ -266,9 +272,11 @@ where
 {
     type Response = Vec<Result<L::Output, WorkflowError>>;
     type Error = WorkflowError;
-    type Future = futures_util::future::Map<
-        JoinAll<BranchFuture<L::Output>>,
-        fn(Vec<Result<L::Output, WorkflowError>>) -> Result<Self::Response, WorkflowError>,
+    type Future = NodeFuture<
+        futures_util::future::Map<
+            JoinAll<BranchFuture<L::Output>>,
+            fn(Vec<Result<L::Output, WorkflowError>>) -> Result<Self::Response, WorkflowError>,
+        >,
     >;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -277,7 +285,8 @@ where
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
         use futures_util::FutureExt;
-        join_all(self.inner.start(&req)).map(Ok)
+        let (branches, run) = self.inner.start(req);
+        NodeFuture::new(join_all(branches).map(Ok), run)
     }
 }
 

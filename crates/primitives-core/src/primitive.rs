@@ -13,7 +13,11 @@ use std::{
 
 use tower::{Service, ServiceExt, util::BoxCloneSyncService};
 
-use crate::future::IntoWorkflowError;
+use crate::{
+    future::IntoWorkflowError,
+    node::{NodeFuture, enter},
+    observe::PrimitiveType,
+};
 
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
@@ -162,16 +166,32 @@ impl<T: Primitive> WorkflowExt for T {}
 /// # Ok(()) }
 /// ```
 pub fn step<S>(service: S) -> Step<S> {
-    Step { inner: service }
+    Step {
+        inner: service,
+        name: Name::new_static("service"),
+    }
 }
 
-/// A tower service wrapped by [`step`]. Calls pass straight through.
+/// A tower service wrapped by [`step`]: a workflow node (type `service`)
+/// whose errors are converted to [`WorkflowError`].
 #[derive(Debug, Clone)]
 pub struct Step<S> {
     inner: S,
+    name: Name,
 }
 
 impl<S> Step<S> {
+    /// Names this node (default `service`).
+    pub fn named(mut self, name: impl Into<Name>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// This node's name.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
     /// The wrapped service.
     pub fn into_inner(self) -> S {
         self.inner
@@ -181,19 +201,21 @@ impl<S> Step<S> {
 impl<S, I> Service<Request<I>> for Step<S>
 where
     S: Service<Request<I>>,
+    S::Error: Into<WorkflowError>,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
+    type Error = WorkflowError;
+    type Future = NodeFuture<IntoWorkflowError<S::Future>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     #[inline]
-    fn call(&mut self, req: Request<I>) -> Self::Future {
-        self.inner.call(req)
+    fn call(&mut self, mut req: Request<I>) -> Self::Future {
+        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Service);
+        NodeFuture::new(IntoWorkflowError::new(self.inner.call(req)), run)
     }
 }
 

@@ -64,6 +64,7 @@ use tower::{
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
+    node::{NodeFuture, enter},
     observe::{Event, PrimitiveType, RetryOutcome, emit},
     primitive::impl_primitive,
 };
@@ -336,7 +337,7 @@ where
 {
     type Response = S::Response;
     type Error = WorkflowError;
-    type Future = RetryFuture<S, I>;
+    type Future = NodeFuture<RetryFuture<S, I>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // Every attempt drives readiness of its own clone of the inner service.
@@ -344,25 +345,28 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::Retry);
         if let Some(budget) = &self.policy.budget {
             budget.deposit();
         }
-        emit(&req.ctx, self.name.as_str(), PrimitiveType::Retry, || {
+        emit(&ctx, self.name.as_str(), PrimitiveType::Retry, || {
             Event::RetryAttempt { attempt: 1 }
         });
         let first = self
             .inner
             .clone()
-            .oneshot(Request::new(req.ctx.child(), req.input.clone()));
-        RetryFuture {
+            .oneshot(Request::new(ctx.child(), req.input.clone()));
+        let future = RetryFuture {
             service: self.inner.clone(),
             input: req.input,
-            ctx: req.ctx,
+            ctx,
             policy: self.policy.clone(),
             name: self.name.clone(),
             attempt: 1,
             state: State::Calling { fut: first },
-        }
+        };
+        NodeFuture::new(future, run)
     }
 }
 

@@ -40,6 +40,7 @@ use tower::Service;
 
 use crate::{
     Name, Request, WorkflowContext, WorkflowError,
+    node::{NodeFuture, enter},
     observe::{Event, PrimitiveType, emit},
     primitive::{BoxPrimitive, NamedBox, impl_primitive},
 };
@@ -128,26 +129,31 @@ where
 {
     type Response = O;
     type Error = WorkflowError;
-    type Future = BoxFuture<'static, Result<O, WorkflowError>>;
+    type Future = NodeFuture<BoxFuture<'static, Result<O, WorkflowError>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let key = (self.key)(&req.ctx, &req.input);
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::Router);
+        let key = (self.key)(&ctx, &req.input);
         let Some(route) = self.routes.get(&key).or(self.default.as_ref()) else {
             let err = WorkflowError::NoRoute {
                 key: key.to_string(),
             };
-            return Box::pin(std::future::ready(Err(err)));
+            return NodeFuture::new(Box::pin(std::future::ready(Err(err))), run);
         };
-        emit(&req.ctx, self.name.as_str(), PrimitiveType::Router, || {
+        emit(&ctx, self.name.as_str(), PrimitiveType::Router, || {
             Event::RouteChosen {
                 route: route.name.as_str(),
             }
         });
-        Box::pin(route.run(Request::new(req.ctx.child(), req.input)))
+        NodeFuture::new(
+            Box::pin(route.run(Request::new(ctx.child(), req.input))),
+            run,
+        )
     }
 }
 

@@ -47,6 +47,7 @@ use tower::{Service, ServiceExt};
 use crate::{
     Name, Request, WorkflowContext, WorkflowError,
     error::StepFailure,
+    node::{NodeFuture, enter},
     observe::{Event, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -252,13 +253,24 @@ where
 {
     type Response = O;
     type Error = WorkflowError;
-    type Future = BoxFuture<'static, Result<O, WorkflowError>>;
+    type Future = NodeFuture<BoxFuture<'static, Result<O, WorkflowError>>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<I>) -> Self::Future {
+    fn call(&mut self, mut req: Request<I>) -> Self::Future {
+        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Saga);
+        NodeFuture::new(self.start(req), run)
+    }
+}
+
+impl<I, O> Saga<I, O> {
+    fn start(&mut self, req: Request<I>) -> BoxFuture<'static, Result<O, WorkflowError>>
+    where
+        I: Send + 'static,
+        O: Send + 'static,
+    {
         let run = (self.runner)(req.ctx.clone(), req.input, Vec::new());
         let name = self.name.clone();
         Box::pin(async move {

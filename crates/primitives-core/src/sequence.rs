@@ -6,6 +6,11 @@
 //! are associative: `(a >> b) >> c` and `a >> (b >> c)` give the same
 //! result and the same error.
 //!
+//! A chain `a >> b >> c` is **one** sequence node with three steps: extending
+//! an unnamed sequence with `>>` flattens it (the inner sequence stops being
+//! a node of its own), so traces show one `sequence` span with one child per
+//! step. Name a sequence with [`Sequence::named`] to keep it as its own node.
+//!
 //! A sequence adds no heap allocation: its future is a state machine holding
 //! the running step's future, and the next step is a clone of the service.
 //!
@@ -31,9 +36,13 @@ use std::{
 };
 
 use pin_project_lite::pin_project;
-use tower::{Service, ServiceExt, util::Oneshot};
+use tower::Service;
 
-use crate::{Name, Request, WorkflowContext, WorkflowError, primitive::impl_primitive};
+use crate::{
+    Name, Request, WorkflowContext, WorkflowError,
+    node::{NodeFuture, enter},
+    observe::PrimitiveType,
+};
 
 /// Runs `first`, then `second` on its output. Built by `a >> b` or
 /// [`Sequence::new`].
@@ -42,6 +51,11 @@ pub struct Sequence<A, B> {
     first: A,
     second: B,
     name: Name,
+    /// Whether the user named it (named sequences are never flattened).
+    named: bool,
+    /// Set when this sequence was extended by `>>` without being named: it
+    /// is then part of the outer sequence, not a node of its own.
+    flattened: bool,
 }
 
 impl<A, B> Sequence<A, B> {
@@ -51,12 +65,16 @@ impl<A, B> Sequence<A, B> {
             first,
             second,
             name: Name::new_static("sequence"),
+            named: false,
+            flattened: false,
         }
     }
 
-    /// Names this node (default `sequence`).
+    /// Names this node (default `sequence`); a named sequence stays a node
+    /// of its own when extended with `>>`.
     pub fn named(mut self, name: impl Into<Name>) -> Self {
         self.name = name.into();
+        self.named = true;
         self
     }
 
@@ -80,22 +98,33 @@ where
 {
     type Response = B::Response;
     type Error = WorkflowError;
-    type Future = SequenceFuture<A::Future, B, A::Response>;
+    type Future = NodeFuture<SequenceFuture<A::Future, B, A::Response>>;
 
     #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.first.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline]
+    #[inline(always)]
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let first = self.first.call(Request::new(req.ctx.child(), req.input));
-        SequenceFuture {
+        let mut ctx = req.ctx;
+        let (first_ctx, run) = if self.flattened {
+            // Steps of the enclosing sequence: the context handed to this
+            // part is the first step's; later steps get siblings of it.
+            (ctx.clone(), None)
+        } else {
+            let run = enter(&mut ctx, &self.name, PrimitiveType::Sequence);
+            (ctx.child(), run)
+        };
+        let first = self.first.call(Request::new(first_ctx, req.input));
+        let future = SequenceFuture {
+            flattened: self.flattened,
             state: State::First {
                 fut: first,
-                next: Some((req.ctx, self.second.clone())),
+                next: Some((ctx, self.second.clone())),
             },
-        }
+        };
+        NodeFuture::new(future, run)
     }
 }
 
@@ -106,6 +135,7 @@ pin_project! {
     where
         B: Service<Request<M>>,
     {
+        flattened: bool,
         #[pin]
         state: State<FA, B, M>,
     }
@@ -120,12 +150,18 @@ pin_project! {
         First {
             #[pin]
             fut: FA,
-            // The sequence's own context, and the second step.
+            // The sequence's own context (or, flattened, the first step's),
+            // and the second step.
             next: Option<(WorkflowContext, B)>,
+        },
+        // Waiting for the second step to be ready.
+        Ready {
+            second: B,
+            req: Option<Request<M>>,
         },
         Second {
             #[pin]
-            fut: Oneshot<B, Request<M>>,
+            fut: B::Future,
         },
     }
 }
@@ -138,7 +174,7 @@ where
     B::Error: Into<WorkflowError>,
 {
     type Output = Result<B::Response, WorkflowError>;
-
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -147,10 +183,21 @@ where
                     let output = ready!(fut.poll(cx)).map_err(Into::into)?;
                     let (ctx, second) =
                         next.take().expect("SequenceFuture polled after completion");
-                    let req = Request::new(ctx.child(), output);
-                    this.state.set(State::Second {
-                        fut: second.oneshot(req),
+                    let ctx = if *this.flattened {
+                        ctx.sibling()
+                    } else {
+                        ctx.child()
+                    };
+                    this.state.set(State::Ready {
+                        second,
+                        req: Some(Request::new(ctx, output)),
                     });
+                }
+                StateProj::Ready { second, req } => {
+                    ready!(second.poll_ready(cx)).map_err(Into::into)?;
+                    let req = req.take().expect("SequenceFuture polled after completion");
+                    let fut = second.call(req);
+                    this.state.set(State::Second { fut });
                 }
                 StateProj::Second { fut } => return fut.poll(cx).map_err(Into::into),
             }
@@ -158,4 +205,28 @@ where
     }
 }
 
-impl_primitive!(Sequence<A, B>);
+impl<A, B> crate::primitive::Primitive for Sequence<A, B> {}
+
+impl<A, B, Rhs> std::ops::Shr<Rhs> for Sequence<A, B> {
+    type Output = Sequence<Self, Rhs>;
+
+    /// Appends a step. An unnamed sequence is flattened into the result (one
+    /// node with one more step); a named one stays a node of its own.
+    fn shr(mut self, rhs: Rhs) -> Self::Output {
+        self.flattened = !self.named;
+        Sequence::new(self, rhs)
+    }
+}
+
+impl<A, B, Rhs> std::ops::BitOr<Rhs> for Sequence<A, B> {
+    type Output =
+        crate::parallel::Parallel<(crate::parallel::Branch<Self>, crate::parallel::Branch<Rhs>)>;
+
+    /// `self | rhs`: run both on the same input, concurrently.
+    fn bitor(self, rhs: Rhs) -> Self::Output {
+        crate::parallel::Parallel::from_branches((
+            crate::parallel::Branch::new(self),
+            crate::parallel::Branch::new(rhs),
+        ))
+    }
+}

@@ -41,6 +41,7 @@ use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
     fallback::Fallback,
+    node::{NodeFuture, enter},
     observe::{Event, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -117,20 +118,23 @@ where
 {
     type Response = S::Response;
     type Error = WorkflowError;
-    type Future = TimeoutFuture<S::Future>;
+    type Future = NodeFuture<TimeoutFuture<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let inner = self.inner.call(Request::new(req.ctx.child(), req.input));
-        TimeoutFuture {
+        let mut ctx = req.ctx;
+        let run = enter(&mut ctx, &self.name, PrimitiveType::Timeout);
+        let inner = self.inner.call(Request::new(ctx.child(), req.input));
+        let future = TimeoutFuture {
             inner: tokio::time::timeout(self.after, inner),
             after: self.after,
-            ctx: req.ctx,
+            ctx,
             name: self.name.clone(),
-        }
+        };
+        NodeFuture::new(future, run)
     }
 }
 

@@ -295,3 +295,127 @@ async fn mock_scripts_answers_delays_and_records_calls() {
     assert_ne!(calls[0].step, calls[1].step);
     assert_eq!(mock.call_count(), 3);
 }
+
+/// Builds a path per node ("parent/child") through node handles.
+#[derive(Default)]
+struct Paths(std::sync::Mutex<Vec<String>>);
+
+impl tta_primitives_core::observe::Observer for Paths {
+    fn on_node_start(
+        &self,
+        node: &tta_primitives_core::observe::NodeInfo<'_>,
+        ctx: &WorkflowContext,
+    ) -> Option<tta_primitives_core::observe::NodeHandle> {
+        let parent = ctx
+            .node_handle()
+            .and_then(|h| h.downcast_ref::<String>())
+            .cloned()
+            .unwrap_or_default();
+        let path = format!("{parent}/{}", node.name);
+        self.0.lock().unwrap().push(format!("start {path}"));
+        Some(Arc::new(path))
+    }
+
+    fn on_node_end(
+        &self,
+        _node: &tta_primitives_core::observe::NodeInfo<'_>,
+        ctx: &WorkflowContext,
+        end: &tta_primitives_core::observe::NodeEnd<'_>,
+    ) {
+        let path = ctx
+            .node_handle()
+            .and_then(|h| h.downcast_ref::<String>())
+            .unwrap();
+        let outcome = match end.outcome.error_type() {
+            "" => end.outcome.as_str().to_string(),
+            kind => format!("{} {kind}", end.outcome.as_str()),
+        };
+        self.0.lock().unwrap().push(format!("end {path} {outcome}"));
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_node_reports_start_and_end_once_nested_through_handles() {
+    let paths = Arc::new(Paths::default());
+    let ok =
+        |name: &'static str| lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named(name);
+    let slow = lambda(|x: u32| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("slow");
+    let wf = (ok("a")
+        >> (ok("b")
+            | slow
+                .timeout(Duration::from_secs(1))
+                .unwrap()
+                .named("bounded")))
+    .named("root");
+    let ctx = WorkflowContext::builder("wf")
+        .observer(paths.clone())
+        .build();
+    let err = wf.oneshot(Request::new(ctx, 1)).await.unwrap_err();
+    assert_eq!(err.kind(), "timeout");
+    assert_eq!(
+        *paths.0.lock().unwrap(),
+        [
+            "start /root",
+            "start /root/a",
+            "end /root/a success",
+            "start /root/parallel",
+            "start /root/parallel/b",
+            "end /root/parallel/b success",
+            "start /root/parallel/bounded",
+            "start /root/parallel/bounded/slow",
+            "end /root/parallel/bounded/slow cancelled cancelled",
+            "end /root/parallel/bounded error timeout",
+            "end /root/parallel error timeout",
+            "end /root error timeout",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_chain_is_one_sequence_node_unless_a_part_is_named() {
+    let run = |wf: BoxPrimitive<u32, u32>| async move {
+        let paths = Arc::new(Paths::default());
+        let ctx = WorkflowContext::builder("wf")
+            .observer(paths.clone())
+            .build();
+        wf.oneshot(Request::new(ctx, 1)).await.unwrap();
+        let starts: Vec<String> = paths
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.strip_prefix("start ").map(str::to_owned))
+            .collect();
+        starts
+    };
+    let ok =
+        |name: &'static str| lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named(name);
+
+    let chain = (ok("a") >> ok("b") >> ok("c") >> ok("d")).into_boxed();
+    assert_eq!(
+        run(chain).await,
+        [
+            "/sequence",
+            "/sequence/a",
+            "/sequence/b",
+            "/sequence/c",
+            "/sequence/d"
+        ]
+    );
+
+    let nested = ((ok("a") >> ok("b")).named("first_half") >> ok("c")).into_boxed();
+    assert_eq!(
+        run(nested).await,
+        [
+            "/sequence",
+            "/sequence/first_half",
+            "/sequence/first_half/a",
+            "/sequence/first_half/b",
+            "/sequence/c"
+        ]
+    );
+}

@@ -1,0 +1,177 @@
+//! Node lifecycle: how every primitive reports its start and end to the
+//! observer of its context.
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll, ready},
+};
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use crate::{
+    Name, WorkflowContext, WorkflowError,
+    observe::{NodeEnd, NodeInfo, NodeOutcome, Observer, PrimitiveType},
+};
+
+/// One observed node execution. Exists only when the context has an
+/// observer, so an unobserved node pays one branch; it is boxed so that an
+/// unobserved node's future grows by one pointer, not by this struct.
+pub(crate) struct NodeRun {
+    observer: Arc<dyn Observer>,
+    ctx: WorkflowContext,
+    name: Name,
+    primitive_type: PrimitiveType,
+    started: Instant,
+    /// Set when the node's future completes; reported when the run drops.
+    finished: Option<Finished>,
+}
+
+struct Finished {
+    error: Option<WorkflowError>,
+    elapsed: std::time::Duration,
+}
+
+/// Starts a node execution under `ctx`: reports the start and stores the
+/// observer's handle in `ctx`, so the node's children inherit it.
+///
+/// The unobserved check is inlined; the observed path is kept out of line so
+/// that an unobserved workflow's code stays small enough to inline.
+#[inline(always)]
+pub(crate) fn enter(
+    ctx: &mut WorkflowContext,
+    name: &Name,
+    primitive_type: PrimitiveType,
+) -> Option<Box<NodeRun>> {
+    ctx.observer()?;
+    enter_observed(ctx, name, primitive_type)
+}
+
+#[cold]
+#[inline(never)]
+fn enter_observed(
+    ctx: &mut WorkflowContext,
+    name: &Name,
+    primitive_type: PrimitiveType,
+) -> Option<Box<NodeRun>> {
+    let observer = Arc::clone(ctx.observer()?);
+    let info = NodeInfo {
+        name: name.as_str(),
+        primitive_type,
+    };
+    let handle = observer.on_node_start(&info, ctx);
+    ctx.set_node_handle(handle);
+    Some(Box::new(NodeRun {
+        observer,
+        ctx: ctx.clone(),
+        name: name.clone(),
+        primitive_type,
+        started: Instant::now(),
+        finished: None,
+    }))
+}
+
+impl NodeRun {
+    /// Records how the node's future completed; the end is reported when
+    /// the run is dropped, after the inner future (see [`NodeFuture`]).
+    #[cold]
+    #[inline(never)]
+    fn complete<T>(&mut self, output: &Result<T, WorkflowError>) {
+        self.finished = Some(Finished {
+            error: output.as_ref().err().cloned(),
+            elapsed: self.started.elapsed(),
+        });
+    }
+}
+
+impl NodeRun {
+    /// Reports the end: the recorded completion, or cancellation.
+    #[cold]
+    #[inline(never)]
+    fn report(self: Box<Self>) {
+        let (outcome, elapsed) = match &self.finished {
+            Some(Finished {
+                error: None,
+                elapsed,
+            }) => (NodeOutcome::Success, *elapsed),
+            Some(Finished {
+                error: Some(e),
+                elapsed,
+            }) => (NodeOutcome::Failure(e), *elapsed),
+            None => (NodeOutcome::Cancelled, self.started.elapsed()),
+        };
+        let info = NodeInfo {
+            name: self.name.as_str(),
+            primitive_type: self.primitive_type,
+        };
+        self.observer
+            .on_node_end(&info, &self.ctx, &NodeEnd { outcome, elapsed });
+    }
+}
+
+/// Holds a node's run and reports its end when dropped. The check is
+/// inlined so an unobserved node's drop costs one branch.
+struct RunSlot(Option<Box<NodeRun>>);
+
+impl Drop for RunSlot {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take() {
+            run.report();
+        }
+    }
+}
+
+pin_project! {
+    /// Wraps a node's future and reports the node's end to the observer:
+    /// success or failure with the time it took to complete, or
+    /// cancellation when the future is dropped unfinished.
+    ///
+    /// The end is reported when this future is dropped, *after* the inner
+    /// future (fields drop in declaration order), so the children the inner
+    /// future still held (a timed-out step, the siblings of a failed parallel
+    /// branch) report their cancellation before their parent ends.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct NodeFuture<F> {
+        #[pin]
+        inner: F,
+        run: RunSlot,
+    }
+}
+
+impl<F> NodeFuture<F> {
+    #[inline(always)]
+    pub(crate) fn new(inner: F, run: Option<Box<NodeRun>>) -> Self {
+        Self {
+            inner,
+            run: RunSlot(run),
+        }
+    }
+}
+
+impl<F, T> Future for NodeFuture<F>
+where
+    F: Future<Output = Result<T, WorkflowError>>,
+{
+    type Output = Result<T, WorkflowError>;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = ready!(this.inner.poll(cx));
+        if let Some(run) = &mut this.run.0 {
+            run.complete(&output);
+        }
+        Poll::Ready(output)
+    }
+}
+
+impl<F> std::fmt::Debug for NodeFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeFuture")
+            .field("observed", &self.run.0.is_some())
+            .finish_non_exhaustive()
+    }
+}
