@@ -4,6 +4,7 @@ use std::{
     cell::Cell,
     collections::BTreeMap,
     fmt,
+    num::NonZeroU64,
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
@@ -57,11 +58,18 @@ impl<I> Request<I> {
 /// execution. They are handed out from per-thread blocks, so deriving a child
 /// context costs no contended atomic operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct StepId(pub u64);
+pub struct StepId(NonZeroU64);
+
+impl StepId {
+    /// The id as a number (never zero).
+    pub fn get(self) -> u64 {
+        self.0.get()
+    }
+}
 
 impl fmt::Display for StepId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        write!(f, "{}", self.0.get())
     }
 }
 
@@ -98,7 +106,8 @@ struct Shared {
 /// this keeps a shared atomic off the hot path.
 fn next_step_id() -> StepId {
     const BLOCK: u64 = 1 << 16;
-    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(0);
+    // Starts at 1: ids are never zero, so `Option<StepId>` is one word.
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
     thread_local! {
         static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
     }
@@ -111,7 +120,7 @@ fn next_step_id() -> StepId {
         };
         let end = if next < end { end } else { id + BLOCK };
         range.set((id + 1, end));
-        StepId(id)
+        StepId(NonZeroU64::new(id).unwrap_or(NonZeroU64::MIN))
     })
 }
 
@@ -153,12 +162,12 @@ pub struct WorkflowContext {
     step_id: StepId,
     causation_id: Option<StepId>,
     depth: u32,
-    /// The observer and the current node's handle, behind one thin pointer
-    /// so an unobserved context stays small and pays one branch to clone
-    /// and to drop.
-    observed: Option<Arc<Observed>>,
+    /// The observer and the current node's handle, in one `Option` so an
+    /// unobserved context pays one branch to clone and to drop.
+    observed: Option<Observed>,
 }
 
+#[derive(Clone)]
 struct Observed {
     observer: Arc<dyn Observer>,
     node: Option<NodeHandle>,
@@ -212,8 +221,8 @@ impl WorkflowContext {
     /// The same context with `observer` receiving the events of every
     /// primitive that runs under it (and under its children).
     pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        let node = self.observed.and_then(|o| o.node.clone());
-        self.observed = Some(Arc::new(Observed { observer, node }));
+        let node = self.observed.and_then(|o| o.node);
+        self.observed = Some(Observed { observer, node });
         self
     }
 
@@ -234,10 +243,7 @@ impl WorkflowContext {
     #[inline]
     pub(crate) fn set_node_handle(&mut self, handle: Option<NodeHandle>) {
         if let Some(observed) = &mut self.observed {
-            *observed = Arc::new(Observed {
-                observer: Arc::clone(&observed.observer),
-                node: handle,
-            });
+            observed.node = handle;
         }
     }
 
@@ -441,11 +447,9 @@ impl WorkflowContextBuilder {
             step_id: next_step_id(),
             causation_id: None,
             depth: 0,
-            observed: self.observer.map(|observer| {
-                Arc::new(Observed {
-                    observer,
-                    node: None,
-                })
+            observed: self.observer.map(|observer| Observed {
+                observer,
+                node: None,
             }),
         }
     }
