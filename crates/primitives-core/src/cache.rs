@@ -359,7 +359,7 @@ where
 
     fn call(&mut self, mut req: Request<I>) -> Self::Future {
         let run = enter(&mut req.ctx, &self.name, PrimitiveType::Cache);
-        NodeFuture::new(self.lookup(req), run)
+        NodeFuture::from_run(self.lookup(req), run)
     }
 }
 

@@ -520,7 +520,7 @@ where
                 }
             }
         };
-        NodeFuture::new(future, run)
+        NodeFuture::from_run(future, run)
     }
 }
 

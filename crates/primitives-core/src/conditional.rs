@@ -137,7 +137,7 @@ where
                 }
             },
         };
-        NodeFuture::new(future, run)
+        NodeFuture::from_run(future, run)
     }
 }
 

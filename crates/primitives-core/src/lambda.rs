@@ -105,7 +105,7 @@ where
     fn call(&mut self, req: Request<I>) -> Self::Future {
         let mut ctx = req.ctx;
         let run = enter(&mut ctx, &self.name, PrimitiveType::Lambda);
-        NodeFuture::new(IntoWorkflowError::new((self.f)(ctx, req.input)), run)
+        NodeFuture::from_run(IntoWorkflowError::new((self.f)(ctx, req.input)), run)
     }
 }
 

@@ -28,7 +28,7 @@ pub use error::{BoxError, ConfigError, StepFailure, WorkflowError};
 pub use future::IntoWorkflowError;
 pub use lambda::{FnPrimitive, from_fn, lambda};
 pub use name::Name;
-pub use node::NodeFuture;
+pub use node::{NodeFuture, NodeGuard};
 pub use primitive::{BoxPrimitive, Primitive, Step, WorkflowExt, step};
 
 /// Everything needed to build and run workflows: `use tta_primitives_core::prelude::*;`.

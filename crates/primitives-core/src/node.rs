@@ -1,5 +1,9 @@
 //! Node lifecycle: how every primitive reports its start and end to the
 //! observer of its context.
+//!
+//! Code outside this crate (an instrumentation layer, an LLM client) makes
+//! its own nodes the same way: [`WorkflowContext::enter_node`], then wrap the
+//! work's future in [`NodeFuture::new`].
 
 use std::{
     future::Future,
@@ -32,6 +36,41 @@ pub(crate) struct NodeRun {
 struct Finished {
     error: Option<WorkflowError>,
     elapsed: std::time::Duration,
+}
+
+/// A started node execution, to be handed to [`NodeFuture::new`]. Dropping it
+/// without a future reports the node as cancelled.
+#[must_use = "a node guard reports the node's end when the future it is given completes"]
+pub struct NodeGuard(Option<Box<NodeRun>>);
+
+impl std::fmt::Debug for NodeGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeGuard")
+            .field("observed", &self.0.is_some())
+            .finish()
+    }
+}
+
+impl WorkflowContext {
+    /// Starts a node named `name` under this context: reports the start to
+    /// the observer (if any) and makes this context the node's, so contexts
+    /// derived from it afterwards are its children. Pass the guard to
+    /// [`NodeFuture::new`] with the node's work.
+    ///
+    /// ```
+    /// use tta_primitives_core::{Name, NodeFuture, WorkflowContext, WorkflowError, observe::PrimitiveType};
+    ///
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// let mut ctx = WorkflowContext::new("wf");
+    /// let guard = ctx.enter_node(&Name::from("custom_step"), PrimitiveType::Service);
+    /// let out = NodeFuture::new(async { Ok::<_, WorkflowError>(1) }, guard).await;
+    /// assert_eq!(out.unwrap(), 1);
+    /// # });
+    /// ```
+    #[inline]
+    pub fn enter_node(&mut self, name: &Name, primitive_type: PrimitiveType) -> NodeGuard {
+        NodeGuard(enter(self, name, primitive_type))
+    }
 }
 
 /// Starts a node execution under `ctx`: reports the start and stores the
@@ -115,6 +154,14 @@ impl NodeRun {
 /// inlined so an unobserved node's drop costs one branch.
 struct RunSlot(Option<Box<NodeRun>>);
 
+impl Drop for NodeGuard {
+    fn drop(&mut self) {
+        if let Some(run) = self.0.take() {
+            run.report();
+        }
+    }
+}
+
 impl Drop for RunSlot {
     #[inline(always)]
     fn drop(&mut self) {
@@ -142,8 +189,14 @@ pin_project! {
 }
 
 impl<F> NodeFuture<F> {
+    /// Wraps `inner`, the work of the node started with `guard`.
     #[inline(always)]
-    pub(crate) fn new(inner: F, run: Option<Box<NodeRun>>) -> Self {
+    pub fn new(inner: F, mut guard: NodeGuard) -> Self {
+        Self::from_run(inner, guard.0.take())
+    }
+
+    #[inline(always)]
+    pub(crate) fn from_run(inner: F, run: Option<Box<NodeRun>>) -> Self {
         Self {
             inner,
             run: RunSlot(run),

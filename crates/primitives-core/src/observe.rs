@@ -123,6 +123,8 @@ pub struct NodeInfo<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum PrimitiveType {
+    /// a whole workflow execution (its root node)
+    Workflow,
     /// `a >> b`
     Sequence,
     /// `a | b`
@@ -155,6 +157,7 @@ impl PrimitiveType {
     /// The stable label value.
     pub const fn as_str(self) -> &'static str {
         match self {
+            Self::Workflow => "workflow",
             Self::Sequence => "sequence",
             Self::Parallel => "parallel",
             Self::Conditional => "conditional",

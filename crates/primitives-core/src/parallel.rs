@@ -228,7 +228,7 @@ where
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
         let (branches, run) = self.start(req);
-        NodeFuture::new(try_join_all(branches), run)
+        NodeFuture::from_run(try_join_all(branches), run)
     }
 }
 
@@ -286,7 +286,7 @@ where
     fn call(&mut self, req: Request<I>) -> Self::Future {
         use futures_util::FutureExt;
         let (branches, run) = self.inner.start(req);
-        NodeFuture::new(join_all(branches).map(Ok), run)
+        NodeFuture::from_run(join_all(branches).map(Ok), run)
     }
 }
 

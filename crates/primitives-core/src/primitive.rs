@@ -215,7 +215,7 @@ where
     #[inline]
     fn call(&mut self, mut req: Request<I>) -> Self::Future {
         let run = enter(&mut req.ctx, &self.name, PrimitiveType::Service);
-        NodeFuture::new(IntoWorkflowError::new(self.inner.call(req)), run)
+        NodeFuture::from_run(IntoWorkflowError::new(self.inner.call(req)), run)
     }
 }
 

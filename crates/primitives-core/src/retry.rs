@@ -366,7 +366,7 @@ where
             attempt: 1,
             state: State::Calling { fut: first },
         };
-        NodeFuture::new(future, run)
+        NodeFuture::from_run(future, run)
     }
 }
 

@@ -143,14 +143,14 @@ where
             let err = WorkflowError::NoRoute {
                 key: key.to_string(),
             };
-            return NodeFuture::new(Box::pin(std::future::ready(Err(err))), run);
+            return NodeFuture::from_run(Box::pin(std::future::ready(Err(err))), run);
         };
         emit(&ctx, self.name.as_str(), PrimitiveType::Router, || {
             Event::RouteChosen {
                 route: route.name.as_str(),
             }
         });
-        NodeFuture::new(
+        NodeFuture::from_run(
             Box::pin(route.run(Request::new(ctx.child(), req.input))),
             run,
         )

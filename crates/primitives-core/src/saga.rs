@@ -261,7 +261,7 @@ where
 
     fn call(&mut self, mut req: Request<I>) -> Self::Future {
         let run = enter(&mut req.ctx, &self.name, PrimitiveType::Saga);
-        NodeFuture::new(self.start(req), run)
+        NodeFuture::from_run(self.start(req), run)
     }
 }
 

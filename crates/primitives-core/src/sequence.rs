@@ -124,7 +124,7 @@ where
                 next: Some((ctx, self.second.clone())),
             },
         };
-        NodeFuture::new(future, run)
+        NodeFuture::from_run(future, run)
     }
 }
 

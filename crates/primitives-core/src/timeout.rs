@@ -134,7 +134,7 @@ where
             ctx,
             name: self.name.clone(),
         };
-        NodeFuture::new(future, run)
+        NodeFuture::from_run(future, run)
     }
 }
 
