@@ -492,17 +492,30 @@ where
             .admit(&self.shared.config, Instant::now());
         emit_transition(&ctx, &self.name, transition);
         let future = match admission {
-            Ok(permit) => BreakerFuture {
-                inner: Some(self.inner.call(Request::new(ctx.child(), req.input))),
-                guard: Some(PermitGuard {
-                    shared: Arc::clone(&self.shared),
-                    permit,
-                    ctx,
-                    name: self.name.clone(),
-                    completed: false,
-                }),
-                rejected: None,
-            },
+            Ok(permit) => {
+                let state = if permit.probe {
+                    BreakerState::HalfOpen
+                } else {
+                    BreakerState::Closed
+                };
+                emit(
+                    &ctx,
+                    self.name.as_str(),
+                    PrimitiveType::CircuitBreaker,
+                    || Event::BreakerAdmitted { state },
+                );
+                BreakerFuture {
+                    inner: Some(self.inner.call(Request::new(ctx.child(), req.input))),
+                    guard: Some(PermitGuard {
+                        shared: Arc::clone(&self.shared),
+                        permit,
+                        ctx,
+                        name: self.name.clone(),
+                        completed: false,
+                    }),
+                    rejected: None,
+                }
+            }
             Err(state) => {
                 emit(
                     &ctx,

@@ -21,7 +21,8 @@ pin_project! {
 }
 
 impl<F> IntoWorkflowError<F> {
-    pub(crate) fn new(inner: F) -> Self {
+    /// Wraps `inner`.
+    pub fn new(inner: F) -> Self {
         Self { inner }
     }
 }

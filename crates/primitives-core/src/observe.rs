@@ -274,6 +274,11 @@ pub enum Event<'a> {
         /// The state entered.
         to: BreakerState,
     },
+    /// A circuit breaker admitted a call (in `state`: closed or half-open).
+    BreakerAdmitted {
+        /// The state that admitted it.
+        state: BreakerState,
+    },
     /// A circuit breaker rejected a call.
     BreakerRejected {
         /// The state that rejected it.
@@ -297,6 +302,11 @@ pub enum Event<'a> {
         /// The route's name (the key it was registered under, or `default`).
         route: &'a str,
     },
+    /// A saga is about to run a compensation.
+    Compensating {
+        /// The step being compensated.
+        step: &'a str,
+    },
     /// A saga compensation ran.
     Compensation {
         /// The compensated step.
@@ -318,10 +328,12 @@ impl Event<'_> {
             Self::CacheEviction { .. } => "cache.eviction",
             Self::CacheSize { .. } => "cache.size",
             Self::BreakerTransition { .. } => "circuit_breaker.transition",
+            Self::BreakerAdmitted { .. } => "circuit_breaker.admitted",
             Self::BreakerRejected { .. } => "circuit_breaker.rejected",
             Self::TimedOut { .. } => "timeout",
             Self::FallbackFinished { .. } => "fallback.finished",
             Self::RouteChosen { .. } => "router.route",
+            Self::Compensating { .. } => "saga.compensating",
             Self::Compensation { .. } => "saga.compensation",
         }
     }

@@ -281,6 +281,11 @@ impl<I, O> Saga<I, O> {
             let mut compensated = Vec::new();
             let mut compensation_failures = Vec::new();
             for step in completed.into_iter().rev() {
+                emit(&req.ctx, name.as_str(), PrimitiveType::Saga, || {
+                    Event::Compensating {
+                        step: step.name.as_str(),
+                    }
+                });
                 let result = (step.compensate)(req.ctx.child()).await;
                 emit(&req.ctx, name.as_str(), PrimitiveType::Saga, || {
                     Event::Compensation {

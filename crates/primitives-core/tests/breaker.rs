@@ -56,8 +56,16 @@ async fn consecutive_failures_open_the_breaker_and_a_success_resets_the_count() 
     tokio::time::advance(Duration::from_secs(10)).await;
     assert_eq!(run(&cb).await.unwrap(), 1);
     assert_eq!(cb.state(), BreakerState::Closed);
+    let admitted = rec.matching("circuit_breaker/db: BreakerAdmitted");
+    assert_eq!(admitted.len(), 7, "six closed calls and one probe");
+    assert!(admitted[6].ends_with("BreakerAdmitted { state: HalfOpen }"));
+    let changes: Vec<_> = rec
+        .matching("circuit_breaker/db: Breaker")
+        .into_iter()
+        .filter(|e| !e.contains("Admitted"))
+        .collect();
     assert_eq!(
-        rec.matching("circuit_breaker/db: Breaker"),
+        changes,
         [
             "circuit_breaker/db: BreakerTransition { from: Closed, to: Open }",
             "circuit_breaker/db: BreakerRejected { state: Open }",

@@ -100,8 +100,17 @@ async fn a_failure_compensates_completed_steps_in_reverse_order() {
     );
     assert!(compensation_failures.is_empty());
     assert_eq!(err.kind(), "compensated");
-    assert_eq!(rec.events().len(), 3);
-    assert!(rec.events()[0].starts_with(r#"saga/order: Compensation { step: "c", error: None }"#));
+    let events = rec.events();
+    assert_eq!(events.len(), 6, "{events:?}");
+    assert_eq!(events[0], r#"saga/order: Compensating { step: "c" }"#);
+    assert_eq!(
+        events[1],
+        r#"saga/order: Compensation { step: "c", error: None }"#
+    );
+    assert_eq!(
+        events[5],
+        r#"saga/order: Compensation { step: "a", error: None }"#
+    );
 }
 
 #[tokio::test]

@@ -2,4 +2,14 @@
 #![forbid(unsafe_code)]
 
 pub mod catalogue;
+mod instrument;
+mod instruments;
 pub mod series;
+mod telemetry;
+
+pub use instrument::{InstrumentExt, Instrumented};
+pub use instruments::set_series_cap;
+pub use telemetry::{Telemetry, attr};
+
+/// The instrumentation scope name of every span and metric of this crate.
+pub const INSTRUMENTATION_NAME: &str = "tta-primitives-obs";

@@ -1,0 +1,91 @@
+//! One call instruments a whole workflow: `.instrumented()`.
+
+use std::{
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tower::Service;
+use tta_primitives_core::{
+    IntoWorkflowError, NodeFuture, Primitive, Request, WorkflowError,
+    observe::{Observer, PrimitiveType},
+};
+
+use crate::Telemetry;
+
+/// Instruments every node of a workflow. Implemented for every primitive.
+pub trait InstrumentExt: Primitive + Sized {
+    /// Records every execution of this workflow, and of every node inside
+    /// it, as spans from the global tracer provider and as catalogue
+    /// metrics. One execution is one trace: a root span named after the
+    /// workflow (the request context's workflow name), with one child span
+    /// per node, nested as the nodes are.
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use tta_primitives_core::prelude::*;
+    /// use tta_primitives_obs::InstrumentExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), WorkflowError> {
+    /// let wf = (lambda(|x: u32| async move { Ok::<_, WorkflowError>(x + 1) }).named("parse")
+    ///     >> lambda(|x: u32| async move { Ok::<_, WorkflowError>(x * 2) }).named("price"))
+    ///     .instrumented();
+    /// assert_eq!(wf.oneshot(Request::new(WorkflowContext::new("quote"), 1)).await?, 4);
+    /// # Ok(()) }
+    /// ```
+    fn instrumented(self) -> Instrumented<Self> {
+        self.instrumented_with(Arc::new(Telemetry::new()))
+    }
+
+    /// Like [`instrumented`](Self::instrumented), with any observer (for
+    /// example [`Telemetry::metrics_only`] or a `Telemetry` with its own
+    /// tracer).
+    fn instrumented_with(self, observer: Arc<dyn Observer>) -> Instrumented<Self> {
+        Instrumented {
+            inner: self,
+            observer,
+        }
+    }
+}
+
+impl<T: Primitive> InstrumentExt for T {}
+
+/// A workflow whose executions are observed. Built by
+/// [`InstrumentExt::instrumented`].
+#[derive(Clone)]
+pub struct Instrumented<W> {
+    inner: W,
+    observer: Arc<dyn Observer>,
+}
+
+impl<W: std::fmt::Debug> std::fmt::Debug for Instrumented<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instrumented")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W, I> Service<Request<I>> for Instrumented<W>
+where
+    W: Service<Request<I>>,
+    W::Error: Into<WorkflowError>,
+{
+    type Response = W::Response;
+    type Error = WorkflowError;
+    type Future = NodeFuture<IntoWorkflowError<W::Future>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Request<I>) -> Self::Future {
+        let mut ctx = req.ctx.with_observer(Arc::clone(&self.observer));
+        let name = ctx.workflow_name_shared().clone();
+        let guard = ctx.enter_node(&name, PrimitiveType::Workflow);
+        let inner = self.inner.call(Request::new(ctx, req.input));
+        NodeFuture::new(IntoWorkflowError::new(inner), guard)
+    }
+}
+
+impl<W> Primitive for Instrumented<W> {}

@@ -1,0 +1,233 @@
+//! The process-wide metric instruments of the built-in catalogue.
+
+use std::{
+    hash::{Hash, Hasher},
+    sync::{Arc, OnceLock, RwLock},
+};
+
+use hashbrown::{Equivalent, HashMap};
+use metrics::{Counter, Gauge, Histogram};
+use tta_primitives_core::observe::{NodeOutcome, PrimitiveType};
+
+use crate::{
+    catalogue as c,
+    series::{CounterSeries, DEFAULT_SERIES_CAP, GaugeSeries, HistogramSeries, Series},
+};
+
+static SERIES_CAP: OnceLock<usize> = OnceLock::new();
+
+/// Sets the cardinality cap of every built-in metric (default
+/// [`DEFAULT_SERIES_CAP`]). Must be called before the first metric update.
+///
+/// # Errors
+/// Returns the cap in force when instruments were already created with it.
+pub fn set_series_cap(cap: usize) -> Result<(), usize> {
+    SERIES_CAP.set(cap.max(1)).map_err(|_| series_cap())
+}
+
+fn series_cap() -> usize {
+    *SERIES_CAP.get_or_init(|| DEFAULT_SERIES_CAP)
+}
+
+/// The handles of one node (workflow, primitive name, primitive type),
+/// created on first use and shared by every execution of that node.
+#[derive(Debug)]
+pub(crate) struct NodeMetrics {
+    pub(crate) in_flight: Gauge,
+    success: (Counter, Histogram),
+    cancelled: (Counter, Histogram),
+    error_duration: Histogram,
+    /// Executions counter per error kind (kinds are few and static).
+    errors: RwLock<Vec<(&'static str, Counter)>>,
+    labels: [Box<str>; 3],
+}
+
+impl NodeMetrics {
+    /// Records a finished execution.
+    pub(crate) fn record_end(&self, outcome: &NodeOutcome<'_>, seconds: f64) {
+        self.in_flight.decrement(1.0);
+        let (counter, histogram) = match outcome {
+            NodeOutcome::Success => (&self.success.0, &self.success.1),
+            NodeOutcome::Cancelled => (&self.cancelled.0, &self.cancelled.1),
+            NodeOutcome::Failure(e) => {
+                self.error_counter(e.kind()).increment(1);
+                self.error_duration.record(seconds);
+                return;
+            }
+        };
+        counter.increment(1);
+        histogram.record(seconds);
+    }
+
+    fn error_counter(&self, kind: &'static str) -> Counter {
+        let known = self.errors.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c)) = known.iter().find(|(k, _)| *k == kind) {
+            return c.clone();
+        }
+        drop(known);
+        let [workflow, primitive, primitive_type] = &self.labels;
+        let counter =
+            instruments()
+                .executions
+                .handle(&[workflow, primitive, primitive_type, "error", kind]);
+        self.errors
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((kind, counter.clone()));
+        counter
+    }
+}
+
+#[derive(PartialEq, Eq)]
+struct NodeKey {
+    workflow: Box<str>,
+    primitive: Box<str>,
+    primitive_type: PrimitiveType,
+}
+
+struct NodeKeyRef<'a> {
+    workflow: &'a str,
+    primitive: &'a str,
+    primitive_type: PrimitiveType,
+}
+
+impl Hash for NodeKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (&*self.workflow, &*self.primitive, self.primitive_type).hash(state);
+    }
+}
+
+impl Hash for NodeKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        (self.workflow, self.primitive, self.primitive_type).hash(state);
+    }
+}
+
+impl Equivalent<NodeKey> for NodeKeyRef<'_> {
+    fn equivalent(&self, key: &NodeKey) -> bool {
+        self.primitive_type == key.primitive_type
+            && self.primitive == &*key.primitive
+            && self.workflow == &*key.workflow
+    }
+}
+
+/// Every built-in series, plus the per-node handle cache.
+pub(crate) struct Instruments {
+    nodes: RwLock<HashMap<NodeKey, Arc<NodeMetrics>>>,
+    pub(crate) executions: CounterSeries,
+    pub(crate) duration: HistogramSeries,
+    pub(crate) in_flight: GaugeSeries,
+    pub(crate) cache_requests: CounterSeries,
+    pub(crate) cache_evictions: CounterSeries,
+    pub(crate) cache_entries: GaugeSeries,
+    pub(crate) cache_memory: GaugeSeries,
+    pub(crate) retry_attempts: HistogramSeries,
+    pub(crate) retry_backoff: HistogramSeries,
+    pub(crate) retry_calls: CounterSeries,
+    pub(crate) breaker_state: GaugeSeries,
+    pub(crate) breaker_transitions: CounterSeries,
+    pub(crate) breaker_rejected: CounterSeries,
+    pub(crate) timeouts: CounterSeries,
+    pub(crate) fallback: CounterSeries,
+    pub(crate) router: CounterSeries,
+    pub(crate) saga: CounterSeries,
+    pub(crate) cpu: CounterSeries,
+    pub(crate) allocated: CounterSeries,
+}
+
+/// The process-wide instruments.
+pub(crate) fn instruments() -> &'static Instruments {
+    static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
+    INSTRUMENTS.get_or_init(|| {
+        let cap = series_cap();
+        fn s<H: crate::series::Handle>(def: &'static c::MetricDef, cap: usize) -> Series<H> {
+            Series::new_unchecked(def).with_cap(cap)
+        }
+        Instruments {
+            nodes: RwLock::new(HashMap::new()),
+            executions: s(&c::PRIMITIVE_EXECUTIONS, cap),
+            duration: s(&c::PRIMITIVE_DURATION, cap),
+            in_flight: s(&c::PRIMITIVE_IN_FLIGHT, cap),
+            cache_requests: s(&c::CACHE_REQUESTS, cap),
+            cache_evictions: s(&c::CACHE_EVICTIONS, cap),
+            cache_entries: s(&c::CACHE_ENTRIES, cap),
+            cache_memory: s(&c::CACHE_MEMORY, cap),
+            retry_attempts: s(&c::RETRY_ATTEMPTS, cap),
+            retry_backoff: s(&c::RETRY_BACKOFF, cap),
+            retry_calls: s(&c::RETRY_CALLS, cap),
+            breaker_state: s(&c::BREAKER_STATE, cap),
+            breaker_transitions: s(&c::BREAKER_TRANSITIONS, cap),
+            breaker_rejected: s(&c::BREAKER_REJECTED, cap),
+            timeouts: s(&c::TIMEOUTS, cap),
+            fallback: s(&c::FALLBACK, cap),
+            router: s(&c::ROUTER_DECISIONS, cap),
+            saga: s(&c::SAGA_COMPENSATIONS, cap),
+            cpu: s(&c::PRIMITIVE_CPU, cap),
+            allocated: s(&c::PRIMITIVE_ALLOCATED, cap),
+        }
+    })
+}
+
+impl Instruments {
+    /// The handles of a node, created on first use. Warm calls take a read
+    /// lock and hash three values; they never allocate.
+    #[inline]
+    pub(crate) fn node(
+        &self,
+        workflow: &str,
+        primitive: &str,
+        primitive_type: PrimitiveType,
+    ) -> Arc<NodeMetrics> {
+        let key = NodeKeyRef {
+            workflow,
+            primitive,
+            primitive_type,
+        };
+        if let Some(found) = self
+            .nodes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Arc::clone(found);
+        }
+        self.create_node(key)
+    }
+
+    #[cold]
+    fn create_node(&self, key: NodeKeyRef<'_>) -> Arc<NodeMetrics> {
+        let t = key.primitive_type.as_str();
+        let ids = [key.workflow, key.primitive, t];
+        let with_outcome = |outcome: &'static str| [key.workflow, key.primitive, t, outcome];
+        let node = Arc::new(NodeMetrics {
+            in_flight: self.in_flight.handle(&ids),
+            success: (
+                self.executions
+                    .handle(&[key.workflow, key.primitive, t, "success", ""]),
+                self.duration.handle(&with_outcome("success")),
+            ),
+            cancelled: (
+                self.executions
+                    .handle(&[key.workflow, key.primitive, t, "cancelled", "cancelled"]),
+                self.duration.handle(&with_outcome("cancelled")),
+            ),
+            error_duration: self.duration.handle(&with_outcome("error")),
+            errors: RwLock::new(Vec::new()),
+            labels: [key.workflow.into(), key.primitive.into(), t.into()],
+        });
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        // Bounded like the series themselves: past the cap, nodes are not
+        // remembered (their handles are then the overflow series anyway).
+        if nodes.len() < series_cap() {
+            nodes.insert(
+                NodeKey {
+                    workflow: key.workflow.into(),
+                    primitive: key.primitive.into(),
+                    primitive_type: key.primitive_type,
+                },
+                Arc::clone(&node),
+            );
+        }
+        node
+    }
+}

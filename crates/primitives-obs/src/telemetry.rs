@@ -1,0 +1,404 @@
+//! The observer that turns workflow execution into spans and metrics.
+
+use std::{
+    borrow::Cow,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::Duration,
+};
+
+use opentelemetry::{
+    Context, KeyValue,
+    global::BoxedTracer,
+    trace::{SpanKind, Status, TraceContextExt, Tracer},
+};
+use tta_primitives_core::{
+    WorkflowContext,
+    circuit_breaker::BreakerState,
+    observe::{Event, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
+};
+
+use crate::instruments::{NodeMetrics, instruments};
+
+/// Attribute keys of the `tta.` namespace.
+pub mod attr {
+    /// The workflow's name.
+    pub const WORKFLOW_NAME: &str = "tta.workflow.name";
+    /// The workflow execution's id.
+    pub const WORKFLOW_ID: &str = "tta.workflow.id";
+    /// The correlation id.
+    pub const CORRELATION_ID: &str = "tta.correlation_id";
+    /// The node's name.
+    pub const PRIMITIVE_NAME: &str = "tta.primitive.name";
+    /// The node's type.
+    pub const PRIMITIVE_TYPE: &str = "tta.primitive.type";
+    /// The node's step id.
+    pub const STEP_ID: &str = "tta.step.id";
+    /// The node's position among its parent's children (0-based, in start
+    /// order: sequence step, parallel branch, fallback leg, retry attempt).
+    pub const STEP_INDEX: &str = "tta.step.index";
+    /// The attempt number, on each attempt of a retry (1-based).
+    pub const RETRY_ATTEMPT: &str = "tta.retry.attempt";
+    /// The backoff waited before this attempt, in seconds.
+    pub const RETRY_BACKOFF: &str = "tta.retry.backoff_s";
+    /// The route a router chose.
+    pub const ROUTER_ROUTE: &str = "tta.router.route";
+    /// Whether a cache lookup was a hit.
+    pub const CACHE_HIT: &str = "tta.cache.hit";
+    /// `forward` or `compensation`, on the children of a saga.
+    pub const SAGA_PHASE: &str = "tta.saga.phase";
+    /// The index of the fallback leg that answered.
+    pub const FALLBACK_LEG: &str = "tta.fallback.leg";
+    /// Set on a node whose future was dropped before it finished.
+    pub const CANCELLED: &str = "tta.cancelled";
+    /// OpenTelemetry's `error.type`.
+    pub const ERROR_TYPE: &str = "error.type";
+}
+
+/// The state kept for a traced node: its span (in a context, ready to parent
+/// children) and what its children's spans need from it.
+struct NodeSpan {
+    cx: Context,
+    metrics: Arc<NodeMetrics>,
+    primitive_type: PrimitiveType,
+    children: AtomicU32,
+    retry_attempt: AtomicU32,
+    /// The backoff before the next retry attempt.
+    retry_backoff: Mutex<Option<Duration>>,
+    compensating: std::sync::atomic::AtomicBool,
+}
+
+/// Records every workflow node as an OpenTelemetry span and the catalogue
+/// metrics. Attach it with [`WorkflowExt::instrumented`](crate::InstrumentExt::instrumented)
+/// (or [`WorkflowContext::with_observer`]).
+///
+/// Without a tracer (see [`Telemetry::metrics_only`]) only metrics are
+/// recorded, with no allocation per execution.
+pub struct Telemetry<T = BoxedTracer> {
+    tracer: Option<T>,
+}
+
+impl Telemetry<BoxedTracer> {
+    /// Spans from the global tracer provider, plus metrics.
+    pub fn new() -> Self {
+        Self::with_tracer(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME))
+    }
+}
+
+impl Default for Telemetry<BoxedTracer> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Telemetry<BoxedTracer> {
+    /// Metrics only: no spans.
+    pub fn metrics_only() -> Self {
+        Self { tracer: None }
+    }
+}
+
+impl<T> Telemetry<T>
+where
+    T: Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync + 'static,
+{
+    /// Spans from `tracer`, plus metrics.
+    pub fn with_tracer(tracer: T) -> Self {
+        Self {
+            tracer: Some(tracer),
+        }
+    }
+
+    fn start_span(
+        &self,
+        tracer: &T,
+        node: &NodeInfo<'_>,
+        ctx: &WorkflowContext,
+        metrics: Arc<NodeMetrics>,
+    ) -> NodeSpan {
+        let parent = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>());
+        let mut attributes = Vec::with_capacity(10);
+        attributes.extend([
+            KeyValue::new(attr::WORKFLOW_NAME, ctx.workflow_name().to_owned()),
+            KeyValue::new(attr::PRIMITIVE_NAME, node.name.to_owned()),
+            KeyValue::new(attr::PRIMITIVE_TYPE, node.primitive_type.as_str()),
+            KeyValue::new(attr::STEP_ID, ctx.step_id().get() as i64),
+        ]);
+        let parent_cx = match parent {
+            Some(parent) => {
+                let index = parent.children.fetch_add(1, Ordering::Relaxed);
+                attributes.push(KeyValue::new(attr::STEP_INDEX, i64::from(index)));
+                match parent.primitive_type {
+                    PrimitiveType::Retry => {
+                        let attempt = parent.retry_attempt.load(Ordering::Relaxed);
+                        attributes.push(KeyValue::new(attr::RETRY_ATTEMPT, i64::from(attempt)));
+                        if let Some(backoff) = *parent
+                            .retry_backoff
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                        {
+                            attributes
+                                .push(KeyValue::new(attr::RETRY_BACKOFF, backoff.as_secs_f64()));
+                        }
+                    }
+                    PrimitiveType::Saga => {
+                        let phase = if parent.compensating.load(Ordering::Relaxed) {
+                            "compensation"
+                        } else {
+                            "forward"
+                        };
+                        attributes.push(KeyValue::new(attr::SAGA_PHASE, phase));
+                    }
+                    _ => {}
+                }
+                Cow::Borrowed(&parent.cx)
+            }
+            None => {
+                // The root: nest under whatever span is current (an HTTP
+                // server span, say) and describe the execution.
+                attributes.push(KeyValue::new(
+                    attr::WORKFLOW_ID,
+                    ctx.workflow_id().to_owned(),
+                ));
+                attributes.push(KeyValue::new(
+                    attr::CORRELATION_ID,
+                    ctx.correlation_id().to_owned(),
+                ));
+                if let Some(session) = ctx.session_id() {
+                    attributes.push(KeyValue::new("session.id", session.to_owned()));
+                }
+                if let Some(user) = ctx.user_id() {
+                    attributes.push(KeyValue::new("enduser.id", user.to_owned()));
+                }
+                Cow::Owned(Context::current())
+            }
+        };
+        let span = tracer
+            .span_builder(node.name.to_owned())
+            .with_kind(SpanKind::Internal)
+            .with_attributes(attributes)
+            .start_with_context(tracer, &parent_cx);
+        NodeSpan {
+            cx: parent_cx.with_span(span),
+            metrics,
+            primitive_type: node.primitive_type,
+            children: AtomicU32::new(0),
+            retry_attempt: AtomicU32::new(0),
+            retry_backoff: Mutex::new(None),
+            compensating: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Telemetry<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("traces", &self.tracer.is_some())
+            .finish()
+    }
+}
+
+/// The node's metrics, from the handle its start stored in the context.
+fn node_metrics(ctx: &WorkflowContext) -> Option<&NodeMetrics> {
+    let handle = ctx.node_handle()?;
+    handle
+        .downcast_ref::<NodeSpan>()
+        .map(|s| &*s.metrics)
+        .or_else(|| handle.downcast_ref::<NodeMetrics>())
+}
+
+impl<T> Observer for Telemetry<T>
+where
+    T: Tracer + Send + Sync + 'static,
+    T::Span: Send + Sync + 'static,
+{
+    fn on_node_start(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext) -> Option<NodeHandle> {
+        let metrics = instruments().node(ctx.workflow_name(), node.name, node.primitive_type);
+        metrics.in_flight.increment(1.0);
+        Some(match &self.tracer {
+            Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, metrics)),
+            None => metrics,
+        })
+    }
+
+    fn on_node_end(&self, _node: &NodeInfo<'_>, ctx: &WorkflowContext, end: &NodeEnd<'_>) {
+        let Some(handle) = ctx.node_handle() else {
+            return;
+        };
+        if let Some(metrics) = node_metrics(ctx) {
+            metrics.record_end(&end.outcome, end.elapsed.as_secs_f64());
+        }
+        let Some(node) = handle.downcast_ref::<NodeSpan>() else {
+            return;
+        };
+        let span = node.cx.span();
+        match end.outcome {
+            NodeOutcome::Success => {}
+            NodeOutcome::Failure(error) => {
+                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error.kind()));
+                span.add_event(
+                    "exception",
+                    vec![
+                        KeyValue::new("exception.type", error.kind()),
+                        KeyValue::new("exception.message", error.to_string()),
+                    ],
+                );
+                span.set_status(Status::error(error.to_string()));
+            }
+            NodeOutcome::Cancelled => span.set_attribute(KeyValue::new(attr::CANCELLED, true)),
+        }
+        span.end();
+    }
+
+    fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
+        record_event_metrics(node.name, event);
+        let Some(span_node) = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>()) else {
+            return;
+        };
+        let span = span_node.cx.span();
+        let mut attributes = Vec::new();
+        match *event {
+            Event::RetryAttempt { attempt } => {
+                span_node.retry_attempt.store(attempt, Ordering::Relaxed);
+                return; // the attempt's own span carries the number
+            }
+            Event::RetryBackoff {
+                next_attempt,
+                delay,
+                error,
+            } => {
+                *span_node
+                    .retry_backoff
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(delay);
+                attributes.extend([
+                    KeyValue::new(attr::RETRY_ATTEMPT, i64::from(next_attempt)),
+                    KeyValue::new("tta.retry.delay_s", delay.as_secs_f64()),
+                    KeyValue::new(attr::ERROR_TYPE, error.kind()),
+                ]);
+            }
+            Event::RetryFinished { attempts, outcome } => {
+                span.set_attribute(KeyValue::new("tta.retry.attempts", i64::from(attempts)));
+                span.set_attribute(KeyValue::new("tta.retry.result", outcome.as_str()));
+                return;
+            }
+            Event::CacheHit => {
+                span.set_attribute(KeyValue::new(attr::CACHE_HIT, true));
+            }
+            Event::CacheMiss { coalesced } => {
+                span.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
+                attributes.push(KeyValue::new("tta.cache.coalesced", coalesced));
+            }
+            Event::CacheEviction { reason } => {
+                attributes.push(KeyValue::new("tta.cache.eviction_reason", reason.as_str()))
+            }
+            Event::CacheSize { .. } => return,
+            Event::BreakerTransition { from, to } => {
+                attributes.extend([
+                    KeyValue::new("tta.circuit_breaker.from", from.as_str()),
+                    KeyValue::new("tta.circuit_breaker.to", to.as_str()),
+                ]);
+            }
+            Event::BreakerAdmitted { .. } => return,
+            Event::BreakerRejected { state } => {
+                attributes.push(KeyValue::new("tta.circuit_breaker.state", state.as_str()));
+            }
+            Event::TimedOut { after } => {
+                attributes.push(KeyValue::new("tta.timeout.after_s", after.as_secs_f64()))
+            }
+            Event::FallbackFinished { leg, leg_name } => {
+                if let (Some(leg), Some(name)) = (leg, leg_name) {
+                    span.set_attribute(KeyValue::new(attr::FALLBACK_LEG, leg as i64));
+                    attributes.push(KeyValue::new("tta.fallback.leg_name", name.to_owned()));
+                }
+            }
+            Event::RouteChosen { route } => {
+                span.set_attribute(KeyValue::new(attr::ROUTER_ROUTE, route.to_owned()));
+                return;
+            }
+            Event::Compensating { step } => {
+                span_node.compensating.store(true, Ordering::Relaxed);
+                attributes.push(KeyValue::new("tta.saga.step", step.to_owned()));
+            }
+            Event::Compensation { step, error } => {
+                attributes.push(KeyValue::new("tta.saga.step", step.to_owned()));
+                if let Some(error) = error {
+                    attributes.push(KeyValue::new(attr::ERROR_TYPE, error.kind()));
+                }
+            }
+            _ => {}
+        }
+        span.add_event(event.name(), attributes);
+    }
+}
+
+/// The primitive-specific metrics of an event (labels: the node's name).
+fn record_event_metrics(primitive: &str, event: &Event<'_>) {
+    let m = instruments();
+    match *event {
+        Event::RetryBackoff { delay, .. } => {
+            m.retry_backoff.record(&[primitive], delay.as_secs_f64())
+        }
+        Event::RetryFinished { attempts, outcome } => {
+            m.retry_attempts.record(&[primitive], f64::from(attempts));
+            m.retry_calls.increment(&[primitive, outcome.as_str()], 1);
+        }
+        Event::CacheHit => m.cache_requests.increment(&[primitive, "hit"], 1),
+        Event::CacheMiss { .. } => m.cache_requests.increment(&[primitive, "miss"], 1),
+        Event::CacheEviction { reason } => m
+            .cache_evictions
+            .increment(&[primitive, reason.as_str()], 1),
+        Event::CacheSize { entries, bytes } => {
+            m.cache_entries.set(&[primitive], entries as f64);
+            m.cache_memory.set(&[primitive], bytes as f64);
+        }
+        Event::BreakerTransition { from, to } => {
+            m.breaker_transitions
+                .increment(&[primitive, from.as_str(), to.as_str()], 1);
+            set_breaker_state(primitive, to);
+        }
+        Event::BreakerAdmitted { state } => set_breaker_state(primitive, state),
+        Event::BreakerRejected { state } => {
+            m.breaker_rejected.increment(&[primitive], 1);
+            set_breaker_state(primitive, state);
+        }
+        Event::TimedOut { .. } => m.timeouts.increment(&[primitive], 1),
+        Event::FallbackFinished { leg, .. } => {
+            let result = match leg {
+                Some(0) => "primary",
+                Some(_) => "fallback",
+                None => "exhausted",
+            };
+            m.fallback.increment(&[primitive, result], 1);
+        }
+        Event::RouteChosen { route } => m.router.increment(&[primitive, route], 1),
+        Event::Compensation { error, .. } => {
+            m.saga.increment(
+                &[
+                    primitive,
+                    if error.is_some() {
+                        "failure"
+                    } else {
+                        "success"
+                    },
+                ],
+                1,
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Sets the state gauge: 1 for `current`, 0 for the other states.
+fn set_breaker_state(primitive: &str, current: BreakerState) {
+    let gauge = &instruments().breaker_state;
+    for state in BreakerState::ALL {
+        gauge.set(
+            &[primitive, state.as_str()],
+            if state == current { 1.0 } else { 0.0 },
+        );
+    }
+}

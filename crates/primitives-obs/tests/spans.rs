@@ -1,0 +1,232 @@
+//! One workflow execution is exactly one trace, nested as the workflow is.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use opentelemetry::{
+    Value,
+    trace::{SpanId, Status, TracerProvider as _},
+};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use tower::ServiceExt;
+use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_primitives_obs::{InstrumentExt, Telemetry};
+
+fn tracing() -> (
+    InMemorySpanExporter,
+    SdkTracerProvider,
+    Arc<Telemetry<opentelemetry_sdk::trace::SdkTracer>>,
+) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let telemetry = Arc::new(Telemetry::with_tracer(provider.tracer("test")));
+    (exporter, provider, telemetry)
+}
+
+fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
+
+/// Renders the span tree, children in start order, with the attributes that
+/// describe the workflow's structure.
+fn render(spans: &[SpanData]) -> String {
+    let mut children: HashMap<SpanId, Vec<&SpanData>> = HashMap::new();
+    let mut roots = Vec::new();
+    for span in spans {
+        if span.parent_span_id == SpanId::INVALID {
+            roots.push(span);
+        } else {
+            children.entry(span.parent_span_id).or_default().push(span);
+        }
+    }
+    fn walk(
+        span: &SpanData,
+        depth: usize,
+        children: &HashMap<SpanId, Vec<&SpanData>>,
+        out: &mut String,
+    ) {
+        let mut line = format!(
+            "{}{} [{}]",
+            "  ".repeat(depth),
+            span.name,
+            attr(span, "tta.primitive.type").unwrap()
+        );
+        for key in [
+            "tta.retry.attempt",
+            "tta.retry.backoff_s",
+            "tta.router.route",
+            "tta.cache.hit",
+            "tta.saga.phase",
+            "tta.fallback.leg",
+            "tta.cancelled",
+            "error.type",
+        ] {
+            if let Some(v) = attr(span, key) {
+                line.push_str(&format!(" {key}={v}"));
+            }
+        }
+        if matches!(span.status, Status::Error { .. }) {
+            line.push_str(" !error");
+        }
+        let events: Vec<_> = span.events.iter().map(|e| e.name.to_string()).collect();
+        if !events.is_empty() {
+            line.push_str(&format!(" events={}", events.join(",")));
+        }
+        out.push_str(&line);
+        out.push('\n');
+        let mut kids = children
+            .get(&span.span_context.span_id())
+            .cloned()
+            .unwrap_or_default();
+        kids.sort_by_key(|s| {
+            (
+                s.start_time,
+                attr(s, "tta.step.index").map(|v| v.to_string()),
+            )
+        });
+        for kid in kids {
+            walk(kid, depth + 1, children, out);
+        }
+    }
+    let mut out = String::new();
+    for root in roots {
+        walk(root, 0, &children, &mut out);
+    }
+    out
+}
+
+fn ok(name: &'static str, f: fn(u32) -> u32) -> BoxPrimitive<u32, u32> {
+    lambda(move |x: u32| async move { Ok::<_, WorkflowError>(f(x)) })
+        .named(name)
+        .into_boxed()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workflow_using_every_combinator_is_one_exactly_nested_trace() {
+    let (exporter, _provider, telemetry) = tracing();
+
+    let flaky = MockPrimitive::<u32, u32>::new()
+        .then_fail(WorkflowError::msg("503"))
+        .otherwise_return(10)
+        .named("flaky_api");
+    let retry = RetryPolicy::builder()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(10))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let fetch = flaky.retry(retry).named("fetch");
+    let slow = lambda(|x: u32| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("slow_api");
+    let price = slow
+        .timeout(Duration::from_secs(1))
+        .unwrap()
+        .named("deadline")
+        .fallback(ok("default_price", |_| 20))
+        .named("price");
+    let memo = ok("compute", |x| x * 3)
+        .cache(|_, x: &u32| *x, CacheConfig::builder().build().unwrap())
+        .named("memo");
+    let gather = (fetch | price | memo).named("gather");
+    let dispatch = router(|_, v: &Vec<u32>| if v.len() == 3 { "three" } else { "other" })
+        .route(
+            "three",
+            lambda(|v: Vec<u32>| async move { Ok::<_, WorkflowError>(v.iter().sum::<u32>()) })
+                .named("sum"),
+        )
+        .named("dispatch");
+    let positive = when(|_, x: &u32| *x > 0, ok("bump", |x| x + 1)).named("positive");
+    let breaker = ok("ledger", |x| x)
+        .circuit_breaker(BreakerConfig::builder().build().unwrap())
+        .named("breaker");
+    let payment = Saga::new(
+        ok("reserve", |x| x)
+            .with_compensation(ok("release", |x| x))
+            .named("reserve"),
+    )
+    .then(
+        lambda(|_: u32| async {
+            Err::<u32, _>(WorkflowError::with_kind("declined", "card declined"))
+        })
+        .named("charge")
+        .with_compensation(ok("refund", |x| x))
+        .named("charge"),
+    )
+    .named("payment");
+    let pay = payment
+        .fallback(ok("invoice_later", |x| x))
+        .named("pay_or_invoice");
+
+    let checkout = (ok("validate", |x| x) >> gather >> dispatch >> positive >> breaker >> pay)
+        .instrumented_with(telemetry);
+
+    let ctx = WorkflowContext::builder("checkout")
+        .correlation_id("corr-42")
+        .build();
+    let out = checkout.oneshot(Request::new(ctx, 2)).await.unwrap();
+    assert_eq!(out, 10 + 20 + 6 + 1);
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let traces: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.span_context.trace_id()).collect();
+    assert_eq!(
+        traces.len(),
+        1,
+        "one workflow execution is exactly one trace"
+    );
+    let ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.span_context.span_id()).collect();
+    for span in &spans {
+        assert!(
+            span.parent_span_id == SpanId::INVALID || ids.contains(&span.parent_span_id),
+            "{} has a parent outside the trace",
+            span.name
+        );
+    }
+    let root = spans
+        .iter()
+        .find(|s| s.parent_span_id == SpanId::INVALID)
+        .unwrap();
+    assert_eq!(
+        attr(root, "tta.correlation_id")
+            .map(Value::to_string)
+            .as_deref(),
+        Some("corr-42")
+    );
+
+    let expected = "\
+checkout [workflow]
+  sequence [sequence]
+    validate [lambda]
+    gather [parallel]
+      fetch [retry] events=retry.backoff
+        flaky_api [mock] tta.retry.attempt=1 error.type=downstream !error events=exception
+        flaky_api [mock] tta.retry.attempt=2 tta.retry.backoff_s=0.01
+      price [fallback] tta.fallback.leg=1 events=fallback.finished
+        deadline [timeout] error.type=timeout !error events=timeout,exception
+          slow_api [lambda] tta.cancelled=true
+        default_price [lambda]
+      memo [cache] tta.cache.hit=false events=cache.miss
+        compute [lambda]
+    dispatch [router] tta.router.route=three
+      sum [lambda]
+    positive [conditional]
+      bump [lambda]
+    breaker [circuit_breaker]
+      ledger [lambda]
+    pay_or_invoice [fallback] tta.fallback.leg=1 events=fallback.finished
+      payment [saga] error.type=compensated !error events=saga.compensating,saga.compensation,exception
+        reserve [lambda] tta.saga.phase=forward
+        charge [lambda] tta.saga.phase=forward error.type=declined !error events=exception
+        release [lambda] tta.saga.phase=compensation
+      invoice_later [lambda]
+";
+    assert_eq!(render(&spans), expected);
+}
