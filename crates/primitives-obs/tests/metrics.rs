@@ -1,0 +1,295 @@
+//! Catalogue metrics through a real Prometheus recorder, read back with the
+//! reference exposition parser.
+
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use proptest::prelude::*;
+use support::{parse_exposition, prometheus, value};
+use tower::ServiceExt;
+use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_primitives_obs::{
+    InstrumentExt, Telemetry,
+    catalogue::{BUILTIN, Catalogue, CatalogueError, MetricDef},
+    series::{CounterSeries, OVERFLOW},
+};
+
+#[test]
+fn every_builtin_definition_is_valid_and_unique() {
+    let mut names = std::collections::HashSet::new();
+    for def in BUILTIN {
+        def.validate().unwrap_or_else(|e| panic!("{e}"));
+        assert!(names.insert(def.name), "{} defined twice", def.name);
+        assert!(def.name.starts_with("tta_"));
+    }
+}
+
+#[test]
+fn conflicting_and_invalid_definitions_are_refused() {
+    static A: MetricDef = MetricDef::counter("test_conflict_total", "A.", &["x"]);
+    static B: MetricDef = MetricDef::gauge("test_conflict_total", "B.", &["x"]);
+    static BAD_NAME: MetricDef = MetricDef::counter("test bad_total", "Bad.", &[]);
+    static NO_SUFFIX: MetricDef = MetricDef::counter("test_requests", "Bad.", &[]);
+    static BAD_LABEL: MetricDef = MetricDef::counter("test_labels_total", "Bad.", &["le"]);
+    let catalogue = Catalogue::global();
+    catalogue.register(&A).unwrap();
+    let err = catalogue.register(&B).unwrap_err();
+    assert!(matches!(err, CatalogueError::Conflict { .. }));
+    assert!(
+        err.to_string().contains("already registered as a counter"),
+        "{err}"
+    );
+    for (def, needle) in [
+        (&BAD_NAME, "must match"),
+        (&NO_SUFFIX, "_total"),
+        (&BAD_LABEL, "reserved"),
+    ] {
+        let err = catalogue.register(def).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+    assert!(
+        CounterSeries::new(&B).is_err(),
+        "a gauge definition cannot back a counter series"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_workflow_emits_the_catalogue_metrics() {
+    let handle = prometheus();
+    let flaky = MockPrimitive::<u32, u32>::new()
+        .then_fail(WorkflowError::msg("503"))
+        .otherwise_return(1)
+        .named("m_flaky");
+    let retry = RetryPolicy::builder()
+        .max_attempts(3)
+        .initial_backoff(Duration::from_millis(20))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let cached = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
+        .named("m_load")
+        .cache(|_, x: &u32| *x, CacheConfig::builder().build().unwrap())
+        .named("m_cache");
+    let wf = (flaky.retry(retry).named("m_retry") >> cached)
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    for _ in 0..3 {
+        let ctx = WorkflowContext::new("metrics_wf");
+        wf.clone().oneshot(Request::new(ctx, 0)).await.unwrap();
+    }
+
+    let text = handle.render();
+    let samples = parse_exposition(&text);
+    let exec = |primitive: &str, outcome: &str, error_type: &str| {
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[
+                ("workflow", "metrics_wf"),
+                ("primitive", primitive),
+                ("outcome", outcome),
+                ("error_type", error_type),
+            ],
+        )
+    };
+    assert_eq!(
+        exec("metrics_wf", "success", ""),
+        Some(3.0),
+        "the workflow node"
+    );
+    assert_eq!(exec("m_flaky", "error", "downstream"), Some(1.0));
+    assert_eq!(exec("m_flaky", "success", ""), Some(3.0));
+    assert_eq!(exec("m_retry", "success", ""), Some(3.0));
+    assert_eq!(
+        exec("m_load", "success", ""),
+        Some(1.0),
+        "loaded once, then cached"
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_duration_seconds_count",
+            &[
+                ("workflow", "metrics_wf"),
+                ("primitive", "m_retry"),
+                ("outcome", "success")
+            ]
+        ),
+        Some(3.0)
+    );
+    // The first call waited one 20 ms backoff: it sits in the 25 ms bucket, not the 10 ms one.
+    let bucket = |le: &str| {
+        value(
+            &samples,
+            "tta_primitive_duration_seconds_bucket",
+            &[("primitive", "m_retry"), ("outcome", "success"), ("le", le)],
+        )
+    };
+    assert_eq!((bucket("0.01"), bucket("0.025")), (Some(2.0), Some(3.0)));
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_in_flight",
+            &[("workflow", "metrics_wf"), ("primitive", "m_retry")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_cache_requests_total",
+            &[("primitive", "m_cache"), ("result", "hit")]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_cache_requests_total",
+            &[("primitive", "m_cache"), ("result", "miss")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "tta_cache_entries", &[("primitive", "m_cache")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_retry_calls_total",
+            &[("primitive", "m_retry"), ("result", "success_after_retry")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_retry_calls_total",
+            &[
+                ("primitive", "m_retry"),
+                ("result", "success_first_attempt")
+            ]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_retry_backoff_seconds_count",
+            &[("primitive", "m_retry")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_retry_attempts_sum",
+            &[("primitive", "m_retry")]
+        ),
+        Some(4.0)
+    );
+    // HELP and TYPE come from the catalogue.
+    assert!(text.contains("# TYPE tta_primitive_executions_total counter"));
+    assert!(
+        text.contains("# HELP tta_primitive_executions_total Executions of workflow primitives")
+    );
+    assert!(text.contains("# TYPE tta_primitive_duration_seconds histogram"));
+}
+
+#[test]
+fn the_cardinality_guard_folds_overflow_into_one_series_and_counts_it() {
+    static USERS: MetricDef =
+        MetricDef::counter("test_logins_total", "Logins.", &["user", "method"]);
+    let handle = prometheus();
+    let logins = CounterSeries::new(&USERS).unwrap().with_cap(3);
+    for i in 0..10 {
+        logins.increment(&[&format!("user-{i}"), "password"], 1);
+    }
+    logins.increment(&["user-0", "password"], 1);
+    assert_eq!(logins.len(), 3);
+    let samples = parse_exposition(&handle.render());
+    let series: Vec<_> = samples
+        .iter()
+        .filter(|(n, _, _)| n == "test_logins_total")
+        .collect();
+    assert_eq!(
+        series.len(),
+        4,
+        "3 label sets and the overflow series: {series:?}"
+    );
+    assert_eq!(
+        value(&samples, "test_logins_total", &[("user", "user-0")]),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "test_logins_total",
+            &[("user", OVERFLOW), ("method", OVERFLOW)]
+        ),
+        Some(7.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_metric_series_overflow_total",
+            &[("metric", "test_logins_total")]
+        ),
+        Some(7.0)
+    );
+}
+
+#[test]
+fn label_sets_of_the_wrong_length_are_normalised() {
+    static ODD: MetricDef = MetricDef::counter("test_odd_total", "Odd.", &["a", "b"]);
+    let handle = prometheus();
+    let odd = CounterSeries::new(&ODD).unwrap();
+    odd.increment(&["only-a"], 1);
+    odd.increment(&["x", "y", "extra"], 1);
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        value(&samples, "test_odd_total", &[("a", "only-a"), ("b", "")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&samples, "test_odd_total", &[("a", "x"), ("b", "y")]),
+        Some(1.0)
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_label_values_never_break_the_exposition(
+        values in prop::collection::vec(
+            prop_oneof![
+                Just(String::new()),
+                Just("\"".to_owned()),
+                Just("\\".to_owned()),
+                Just("\n".to_owned()),
+                Just("}{,=".to_owned()),
+                ".*",
+                "[\\PC\"\\\\\n]{0,12}",
+            ],
+            1..12,
+        ),
+    ) {
+        // One metric per case keeps the cases independent.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name: &'static str = Box::leak(format!("test_labels_{n}_total").into_boxed_str());
+        let def: &'static MetricDef = Box::leak(Box::new(MetricDef::counter(name, "Label values from proptest.", &["value"])));
+        let handle = prometheus();
+        let series = CounterSeries::new(def).unwrap();
+        for v in &values {
+            series.increment(&[v.as_str()], 1);
+        }
+        let samples = parse_exposition(&handle.render());
+        for v in &values {
+            let expected = values.iter().filter(|w| *w == v).count() as f64;
+            prop_assert_eq!(value(&samples, name, &[("value", v)]), Some(expected), "label value {:?}", v);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Shared set-up of the integration tests: a real Prometheus recorder and
+//! the reference exposition parser.
+#![allow(dead_code, unreachable_pub)]
+
+use std::{
+    collections::BTreeMap,
+    io::Write,
+    path::PathBuf,
+    process::{Command, Stdio},
+    sync::OnceLock,
+};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tta_primitives_obs::catalogue::{Catalogue, MetricKind};
+
+/// The process-wide Prometheus recorder, with the catalogue's buckets.
+pub fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let mut builder = PrometheusBuilder::new();
+        for def in Catalogue::global().all() {
+            if def.kind == MetricKind::Histogram {
+                builder = builder
+                    .set_buckets_for_metric(Matcher::Full(def.name.to_owned()), def.buckets)
+                    .expect("catalogue buckets are valid");
+            }
+        }
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        metrics::set_global_recorder(recorder).expect("the only recorder of this test binary");
+        Catalogue::global().describe_all();
+        handle
+    })
+}
+
+/// One parsed sample: name, labels, value.
+pub type Sample = (String, BTreeMap<String, String>, f64);
+
+/// The Python of the test venv (see the README's test command).
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TTA_TEST_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or(home.join(".cache"));
+    cache.join("tta/test-venv/bin/python")
+}
+
+/// Parses exposition text with the reference parser (Python
+/// `prometheus_client`), failing the test on a parse error.
+pub fn parse_exposition(text: &str) -> Vec<Sample> {
+    let python = python();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/support/parse_exposition.py"
+    );
+    let mut child = Command::new(&python)
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run the test venv's Python at {} ({e}). Run `cargo xtask ci`, which creates it, \
+                 or: python3 -m venv ~/.cache/tta/test-venv && ~/.cache/tta/test-venv/bin/pip install prometheus-client \
+                 (or point TTA_TEST_PYTHON at a Python that has prometheus_client)",
+                python.display()
+            )
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the reference parser rejected the exposition: {}\n---\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw: Vec<(String, BTreeMap<String, String>, f64)> =
+        serde_json::from_slice(&out.stdout).expect("the parser prints JSON");
+    raw
+}
+
+/// The value of the sample `name` whose labels include `labels`.
+pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, _, v)| *v)
+}
