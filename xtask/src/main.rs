@@ -1,5 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`.
 
+mod setup;
+
 use std::{
     process::{Command, ExitCode},
     time::Instant,
@@ -19,9 +21,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run every check CI runs: formatting, clippy (-D warnings), the
+    /// Install what the tests need when it is missing (the Python test venv),
+    /// then run every check CI runs: formatting, clippy (-D warnings), the
     /// documentation build, and all tests (doctests last).
     Ci,
+    /// Install what the tests need when it is missing, and nothing else.
+    Setup,
     /// Run the composed example workflow of primitives-core.
     Demo,
 }
@@ -87,7 +92,7 @@ const DEMO_STEPS: &[Step] = &[Step {
     env: &[],
 }];
 
-fn run(steps: &[Step]) -> Result<(), String> {
+fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
     for step in steps {
         eprintln!(
             "==> {}: {} {}",
@@ -99,6 +104,7 @@ fn run(steps: &[Step]) -> Result<(), String> {
         let status = Command::new(step.program)
             .args(step.args)
             .envs(step.env.iter().copied())
+            .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
             .status()
             .map_err(|e| format!("{}: could not start `{}`: {e}", step.label, step.program))?;
         if !status.success() {
@@ -115,11 +121,12 @@ fn run(steps: &[Step]) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let steps = match cli.command {
-        Cmd::Ci => CI_STEPS,
-        Cmd::Demo => DEMO_STEPS,
+    let result = match cli.command {
+        Cmd::Ci => setup::test_tools().and_then(|env| run(CI_STEPS, &env)),
+        Cmd::Setup => setup::test_tools().map(|_| ()),
+        Cmd::Demo => run(DEMO_STEPS, &[]),
     };
-    match run(steps) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");

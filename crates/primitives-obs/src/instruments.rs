@@ -45,18 +45,22 @@ pub(crate) struct NodeMetrics {
 impl NodeMetrics {
     /// Records a finished execution.
     pub(crate) fn record_end(&self, outcome: &NodeOutcome<'_>, seconds: f64) {
-        self.in_flight.decrement(1.0);
         let (counter, histogram) = match outcome {
             NodeOutcome::Success => (&self.success.0, &self.success.1),
             NodeOutcome::Cancelled => (&self.cancelled.0, &self.cancelled.1),
-            NodeOutcome::Failure(e) => {
-                self.error_counter(e.kind()).increment(1);
-                self.error_duration.record(seconds);
-                return;
-            }
+            NodeOutcome::Failure(e) => return self.record_end_kind(e.kind(), seconds),
         };
+        self.in_flight.decrement(1.0);
         counter.increment(1);
         histogram.record(seconds);
+    }
+
+    /// Records a finished execution that failed with `kind` (for services
+    /// whose failures are classified from their responses).
+    pub(crate) fn record_end_kind(&self, kind: &'static str, seconds: f64) {
+        self.in_flight.decrement(1.0);
+        self.error_counter(kind).increment(1);
+        self.error_duration.record(seconds);
     }
 
     fn error_counter(&self, kind: &'static str) -> Counter {

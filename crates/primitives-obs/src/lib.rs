@@ -4,6 +4,8 @@
 pub mod catalogue;
 mod instrument;
 mod instruments;
+pub mod layer;
+pub mod propagation;
 pub mod series;
 mod telemetry;
 

@@ -201,6 +201,14 @@ impl<T> std::fmt::Debug for Telemetry<T> {
     }
 }
 
+/// The OpenTelemetry context (with the span) of the node running under
+/// `ctx`, when the workflow is traced.
+pub(crate) fn node_context(ctx: &WorkflowContext) -> Option<Context> {
+    ctx.node_handle()?
+        .downcast_ref::<NodeSpan>()
+        .map(|n| n.cx.clone())
+}
+
 /// The node's metrics, from the handle its start stored in the context.
 fn node_metrics(ctx: &WorkflowContext) -> Option<&NodeMetrics> {
     let handle = ctx.node_handle()?;

@@ -1,0 +1,389 @@
+//! A `tower::Layer` that instruments any service: one span and the
+//! catalogue metrics per call.
+
+use std::{
+    borrow::Cow,
+    future::Future,
+    marker::PhantomData,
+    pin::Pin,
+    sync::Arc,
+    task::{Context as TaskContext, Poll, ready},
+};
+
+use opentelemetry::{
+    Context, KeyValue,
+    global::BoxedTracer,
+    trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
+};
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+use tower::{Layer, Service};
+use tta_primitives_core::observe::{NodeOutcome, PrimitiveType};
+
+use crate::{
+    attr,
+    instruments::{NodeMetrics, instruments},
+};
+
+/// What a [`TelemetryLayer`] learns from a request and its result.
+///
+/// [`Generic`] fits any service; [`Http`] fits `http` services (axum,
+/// tonic, hyper clients).
+pub trait Describe<Req, Resp, E>: Clone {
+    /// A low-cardinality span name for `req` (`None`: the layer's name).
+    fn span_name(&self, req: &Req) -> Option<Cow<'static, str>>;
+    /// The parent context of the call's span (`None`: the current context).
+    fn parent(&self, req: &Req) -> Option<Context> {
+        let _ = req;
+        None
+    }
+    /// Span attributes from the request.
+    fn request_attributes(&self, req: &Req, attributes: &mut Vec<KeyValue>);
+    /// `None` for success, or the low-cardinality error type.
+    fn classify(&self, result: &Result<Resp, E>) -> Option<&'static str>;
+    /// Span attributes from a response.
+    fn response_attributes(&self, resp: &Resp, attributes: &mut Vec<KeyValue>);
+}
+
+/// Describes any service: errors are `error`, everything else succeeds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Generic;
+
+impl<Req, Resp, E> Describe<Req, Resp, E> for Generic {
+    fn span_name(&self, _req: &Req) -> Option<Cow<'static, str>> {
+        None
+    }
+    fn request_attributes(&self, _req: &Req, _attributes: &mut Vec<KeyValue>) {}
+    fn classify(&self, result: &Result<Resp, E>) -> Option<&'static str> {
+        result.is_err().then_some("error")
+    }
+    fn response_attributes(&self, _resp: &Resp, _attributes: &mut Vec<KeyValue>) {}
+}
+
+/// Describes HTTP services with OpenTelemetry's HTTP conventions: span name
+/// `{method}` (or `{method} {route}` when the request carries an
+/// [`HttpRoute`] extension), `http.request.method`, `url.path`,
+/// `http.response.status_code`; 5xx responses are errors of type
+/// `http_5xx`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Http;
+
+/// The route template of a request (e.g. `/users/{id}`), for span names.
+/// Routers insert it as a request extension.
+#[derive(Debug, Clone)]
+pub struct HttpRoute(pub Cow<'static, str>);
+
+impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
+    fn span_name(&self, req: &http::Request<B>) -> Option<Cow<'static, str>> {
+        let method = req.method().as_str();
+        Some(match req.extensions().get::<HttpRoute>() {
+            Some(route) => Cow::Owned(format!("{method} {}", route.0)),
+            None => Cow::Owned(method.to_owned()),
+        })
+    }
+
+    /// The span of the workflow step that sends the request, when the
+    /// request carries its [`WorkflowContext`](tta_primitives_core::WorkflowContext)
+    /// as an extension (clients called from workflow steps).
+    fn parent(&self, req: &http::Request<B>) -> Option<Context> {
+        let ctx = req
+            .extensions()
+            .get::<tta_primitives_core::WorkflowContext>()?;
+        Some(crate::propagation::context_of(ctx))
+    }
+
+    fn request_attributes(&self, req: &http::Request<B>, attributes: &mut Vec<KeyValue>) {
+        attributes.push(KeyValue::new(
+            "http.request.method",
+            req.method().as_str().to_owned(),
+        ));
+        attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
+        if let Some(route) = req.extensions().get::<HttpRoute>() {
+            attributes.push(KeyValue::new("http.route", route.0.clone()));
+        }
+    }
+
+    fn classify(&self, result: &Result<http::Response<RB>, E>) -> Option<&'static str> {
+        match result {
+            Ok(resp) if resp.status().is_server_error() => Some("http_5xx"),
+            Ok(_) => None,
+            Err(_) => Some("transport"),
+        }
+    }
+
+    fn response_attributes(&self, resp: &http::Response<RB>, attributes: &mut Vec<KeyValue>) {
+        attributes.push(KeyValue::new(
+            "http.response.status_code",
+            i64::from(resp.status().as_u16()),
+        ));
+    }
+}
+
+/// Instruments every call of the wrapped service: a span (child of the
+/// current OpenTelemetry context, and current while the call runs, so work
+/// inside nests under it) and the catalogue metrics with
+/// `primitive_type="service"`.
+///
+/// ```
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tta_primitives_obs::layer::TelemetryLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let svc = ServiceBuilder::new()
+///     .layer(TelemetryLayer::new("billing", "charge"))
+///     .service(service_fn(|amount: u64| async move { Ok::<_, std::convert::Infallible>(amount * 2) }));
+/// assert_eq!(svc.oneshot(21).await.unwrap(), 42);
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TelemetryLayer<D = Generic> {
+    config: Arc<Config>,
+    describe: D,
+}
+
+struct Config {
+    workflow: Box<str>,
+    name: Box<str>,
+    kind: SpanKind,
+    tracer: Option<BoxedTracer>,
+}
+
+impl TelemetryLayer<Generic> {
+    /// Instruments a service as node `name` of `workflow` (the metric
+    /// labels), with spans from the global tracer provider.
+    pub fn new(workflow: impl Into<String>, name: impl Into<String>) -> Self {
+        Self::build(workflow.into(), name.into(), SpanKind::Internal, Generic)
+    }
+}
+
+impl TelemetryLayer<Http> {
+    /// Instruments an HTTP server (span kind `server`).
+    pub fn http_server(workflow: impl Into<String>, name: impl Into<String>) -> Self {
+        Self::build(workflow.into(), name.into(), SpanKind::Server, Http)
+    }
+
+    /// Instruments an HTTP client (span kind `client`).
+    pub fn http_client(workflow: impl Into<String>, name: impl Into<String>) -> Self {
+        Self::build(workflow.into(), name.into(), SpanKind::Client, Http)
+    }
+}
+
+impl<D> TelemetryLayer<D> {
+    fn build(workflow: String, name: String, kind: SpanKind, describe: D) -> Self {
+        let name = if name.is_empty() {
+            "service".to_owned()
+        } else {
+            name
+        };
+        Self {
+            config: Arc::new(Config {
+                workflow: workflow.into(),
+                name: name.into(),
+                kind,
+                tracer: Some(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME)),
+            }),
+            describe,
+        }
+    }
+
+    fn config_mut(&mut self) -> &mut Config {
+        Arc::get_mut(&mut self.config).expect("configured before the layer is cloned")
+    }
+
+    /// Takes spans from `provider` instead of the global provider.
+    pub fn with_tracer_provider<P>(mut self, provider: &P) -> Self
+    where
+        P: TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        self.config_mut().tracer = Some(BoxedTracer::new(Box::new(
+            provider.tracer(crate::INSTRUMENTATION_NAME),
+        )));
+        self
+    }
+
+    /// Records metrics only, no spans.
+    pub fn metrics_only(mut self) -> Self {
+        self.config_mut().tracer = None;
+        self
+    }
+
+    /// Sets the span kind.
+    pub fn span_kind(mut self, kind: SpanKind) -> Self {
+        self.config_mut().kind = kind;
+        self
+    }
+}
+
+impl<S, D: Clone> Layer<S> for TelemetryLayer<D> {
+    type Service = TelemetryService<S, D>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        TelemetryService {
+            inner,
+            config: Arc::clone(&self.config),
+            describe: self.describe.clone(),
+        }
+    }
+}
+
+/// A service instrumented by [`TelemetryLayer`].
+#[derive(Clone)]
+pub struct TelemetryService<S, D = Generic> {
+    inner: S,
+    config: Arc<Config>,
+    describe: D,
+}
+
+impl<S: std::fmt::Debug, D> std::fmt::Debug for TelemetryService<S, D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TelemetryService")
+            .field("inner", &self.inner)
+            .field("name", &self.config.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, D, Req> Service<Req> for TelemetryService<S, D>
+where
+    S: Service<Req>,
+    D: Describe<Req, S::Response, S::Error>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = TelemetryFuture<S::Future, D, Req>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let config = &*self.config;
+        let metrics = instruments().node(&config.workflow, &config.name, PrimitiveType::Service);
+        metrics.in_flight.increment(1.0);
+        let cx = config.tracer.as_ref().map(|tracer| {
+            let mut attributes = vec![
+                KeyValue::new(attr::WORKFLOW_NAME, config.workflow.to_string()),
+                KeyValue::new(attr::PRIMITIVE_NAME, config.name.to_string()),
+                KeyValue::new(attr::PRIMITIVE_TYPE, PrimitiveType::Service.as_str()),
+            ];
+            self.describe.request_attributes(&req, &mut attributes);
+            let name = self
+                .describe
+                .span_name(&req)
+                .unwrap_or_else(|| Cow::Owned(config.name.to_string()));
+            let parent = self.describe.parent(&req).unwrap_or_else(Context::current);
+            let span = tracer
+                .span_builder(name)
+                .with_kind(config.kind.clone())
+                .with_attributes(attributes)
+                .start_with_context(tracer, &parent);
+            parent.with_span(span)
+        });
+        let inner = match &cx {
+            Some(cx) => {
+                let _attached = cx.clone().attach();
+                self.inner.call(req)
+            }
+            None => self.inner.call(req),
+        };
+        TelemetryFuture {
+            inner,
+            call: Call {
+                metrics,
+                cx,
+                started: Instant::now(),
+                done: false,
+            },
+            describe: self.describe.clone(),
+            _request: PhantomData,
+        }
+    }
+}
+
+/// One call in flight; reports cancellation if dropped unfinished.
+struct Call {
+    metrics: Arc<NodeMetrics>,
+    cx: Option<Context>,
+    started: Instant,
+    done: bool,
+}
+
+impl Call {
+    fn finish(
+        &mut self,
+        outcome: NodeOutcome<'_>,
+        error_type: Option<&'static str>,
+        response_attributes: Vec<KeyValue>,
+    ) {
+        self.done = true;
+        let seconds = self.started.elapsed().as_secs_f64();
+        match (&outcome, error_type) {
+            (NodeOutcome::Success, Some(kind)) => self.metrics.record_end_kind(kind, seconds),
+            _ => self.metrics.record_end(&outcome, seconds),
+        }
+        if let Some(cx) = &self.cx {
+            let span = cx.span();
+            span.set_attributes(response_attributes);
+            match (&outcome, error_type) {
+                (NodeOutcome::Cancelled, _) => {
+                    span.set_attribute(KeyValue::new(attr::CANCELLED, true))
+                }
+                (_, Some(kind)) => {
+                    span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+                    span.set_status(Status::error(kind));
+                }
+                _ => {}
+            }
+            span.end();
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(NodeOutcome::Cancelled, None, Vec::new());
+        }
+    }
+}
+
+pin_project! {
+    /// The future of a [`TelemetryService`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct TelemetryFuture<F, D, Req> {
+        #[pin]
+        inner: F,
+        call: Call,
+        describe: D,
+        _request: PhantomData<fn(Req)>,
+    }
+}
+
+impl<F, D, Req, Resp, E> Future for TelemetryFuture<F, D, Req>
+where
+    F: Future<Output = Result<Resp, E>>,
+    D: Describe<Req, Resp, E>,
+{
+    type Output = Result<Resp, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let result = match &this.call.cx {
+            Some(otel) => {
+                let _attached = otel.clone().attach();
+                ready!(this.inner.poll(cx))
+            }
+            None => ready!(this.inner.poll(cx)),
+        };
+        let mut attributes = Vec::new();
+        if let (Ok(resp), Some(_)) = (&result, &this.call.cx) {
+            this.describe.response_attributes(resp, &mut attributes);
+        }
+        let error_type = this.describe.classify(&result);
+        this.call
+            .finish(NodeOutcome::Success, error_type, attributes);
+        Poll::Ready(result)
+    }
+}

@@ -1,0 +1,97 @@
+//! Installs what the tests need when it is missing: the Debian packages and
+//! the Python venv of test-only tools.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+/// The test venv, outside the clone so CI runs can reuse it.
+fn venv_dir() -> PathBuf {
+    if let Some(dir) = env::var_os("TTA_TEST_VENV") {
+        return PathBuf::from(dir);
+    }
+    let cache = env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    cache.join("tta").join("test-venv")
+}
+
+fn requirements() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("test-requirements.txt")
+}
+
+fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    eprintln!("    $ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .map_err(|e| format!("could not start `{program}`: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{program} {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// Installs Debian packages with apt-get (as root, or through sudo).
+fn apt_install(packages: &[&str]) -> Result<(), String> {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    let (program, prefix): (&str, &[&str]) = if is_root {
+        ("apt-get", &[])
+    } else {
+        ("sudo", &["apt-get"])
+    };
+    let mut update = prefix.to_vec();
+    update.push("update");
+    run(program, &update)?;
+    let mut install = prefix.to_vec();
+    install.extend(["install", "-y", "--no-install-recommends"]);
+    install.extend_from_slice(packages);
+    run(program, &install)
+        .map_err(|e| format!("{e}; install the Debian packages {packages:?} and retry"))
+}
+
+/// Ensures the test venv exists with the pinned tools; returns the
+/// environment the tests need to find it.
+pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
+    let venv = venv_dir();
+    let python = venv.join("bin").join("python");
+    let python_str = python.to_string_lossy().into_owned();
+    if !python.exists() {
+        eprintln!("==> setup: creating the test venv at {}", venv.display());
+        if !succeeds("python3", &["-c", "import ensurepip, venv"]) {
+            apt_install(&["python3", "python3-venv"])?;
+        }
+        run("python3", &["-m", "venv", &venv.to_string_lossy()])?;
+    }
+    if !succeeds(&python_str, &["-c", "import prometheus_client"]) {
+        eprintln!("==> setup: installing the test tools into the venv");
+        run(
+            &python_str,
+            &[
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+                &requirements().to_string_lossy(),
+            ],
+        )?;
+    }
+    eprintln!("==> setup: test tools ready ({})", venv.display());
+    Ok(vec![("TTA_TEST_PYTHON", python_str)])
+}
