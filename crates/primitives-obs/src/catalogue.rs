@@ -85,6 +85,9 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
+/// Bucket bounds for CPU time per call, in seconds (10 µs to 10 s).
+pub const CPU_BUCKETS: &[f64] = &[0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0, 10.0];
+
 /// Bucket bounds for retry backoffs, in seconds.
 pub const BACKOFF_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
@@ -392,12 +395,18 @@ pub static SAGA_COMPENSATIONS: MetricDef = MetricDef::counter(
     &["primitive", "result"],
 );
 /// CPU time of instrumented expensive steps.
-pub static PRIMITIVE_CPU: MetricDef = MetricDef::counter(
-    "tta_primitive_cpu_seconds_total",
-    "Thread CPU time spent polling a step measured with `measure_resources` (waiting is not counted).",
+///
+/// Named `tta_primitive_cpu_seconds` (a histogram) rather than the design
+/// brief's `tta_primitive_cpu_seconds_total` counter: `metrics` counters only
+/// take whole numbers, and CPU seconds are fractional. The histogram's
+/// `_sum` is the total CPU seconds (`rate()` of it is cores used), `_count`
+/// the measured calls, and the buckets the CPU cost per call.
+pub static PRIMITIVE_CPU: MetricDef = MetricDef::histogram(
+    "tta_primitive_cpu_seconds",
+    "Thread CPU time spent polling a step measured with `measure_resources`, per call (waiting is not counted).",
     &["primitive"],
-)
-.with_unit(Unit::Seconds);
+    CPU_BUCKETS,
+);
 /// Bytes allocated by instrumented expensive steps.
 pub static PRIMITIVE_ALLOCATED: MetricDef = MetricDef::counter(
     "tta_primitive_allocated_bytes_total",

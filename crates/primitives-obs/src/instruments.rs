@@ -89,6 +89,7 @@ struct NodeKey {
     primitive_type: PrimitiveType,
 }
 
+#[derive(Clone, Copy)]
 struct NodeKeyRef<'a> {
     workflow: &'a str,
     primitive: &'a str,
@@ -135,7 +136,7 @@ pub(crate) struct Instruments {
     pub(crate) fallback: CounterSeries,
     pub(crate) router: CounterSeries,
     pub(crate) saga: CounterSeries,
-    pub(crate) cpu: CounterSeries,
+    pub(crate) cpu: HistogramSeries,
     pub(crate) allocated: CounterSeries,
 }
 

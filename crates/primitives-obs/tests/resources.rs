@@ -1,0 +1,74 @@
+//! CPU time and allocations of measured steps: only time spent polling is
+//! counted, not time spent waiting.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{parse_exposition, prometheus, value};
+use tower::ServiceExt;
+use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_primitives_obs::resources::{CountingAllocator, MeasureExt, thread_allocated_bytes};
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
+
+fn burn_cpu(for_at_least: Duration) -> u64 {
+    let start = Instant::now();
+    let mut x = 0u64;
+    while start.elapsed() < for_at_least {
+        for i in 0..10_000u64 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        }
+    }
+    std::hint::black_box(x)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cpu_time_counts_polling_not_waiting_and_allocations_are_counted() {
+    let handle = prometheus();
+    let step = from_fn(|_ctx: WorkflowContext, _: ()| async move {
+        burn_cpu(Duration::from_millis(30));
+        let buffer = vec![1u8; 1_000_000];
+        // Wait for something outside this task: a thread answers after 300 ms.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            let _ = tx.send(());
+        });
+        rx.await.unwrap();
+        Ok::<_, WorkflowError>(buffer.len())
+    })
+    .measure_resources("heavy_step");
+    let out = step
+        .oneshot(Request::new(WorkflowContext::new("res"), ()))
+        .await
+        .unwrap();
+    assert_eq!(out, 1_000_000);
+
+    let samples = parse_exposition(&handle.render());
+    let cpu = value(
+        &samples,
+        "tta_primitive_cpu_seconds_sum",
+        &[("primitive", "heavy_step")],
+    )
+    .unwrap();
+    assert!(cpu >= 0.025, "the 30 ms of busy work is counted: {cpu}");
+    assert!(cpu < 0.2, "the 300 ms wait is not counted: {cpu}");
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_cpu_seconds_count",
+            &[("primitive", "heavy_step")]
+        ),
+        Some(1.0)
+    );
+    let bytes = value(
+        &samples,
+        "tta_primitive_allocated_bytes_total",
+        &[("primitive", "heavy_step")],
+    )
+    .unwrap();
+    assert!(bytes >= 1_000_000.0, "the 1 MB buffer is counted: {bytes}");
+    assert!(thread_allocated_bytes() > 0);
+}
