@@ -6,6 +6,7 @@
 //! work's future in [`NodeFuture::new`].
 
 use std::{
+    cell::RefCell,
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -24,6 +25,40 @@ use crate::{
 /// observer, so an unobserved node pays one branch; it is boxed so that an
 /// unobserved node's future grows by one pointer, not by this struct.
 pub(crate) struct NodeRun {
+    /// `None` only while the box sits in the recycling pool.
+    data: Option<RunData>,
+}
+
+/// Observed node runs are boxed (an unobserved node's future then grows by
+/// one pointer only); the boxes are recycled through a small per-thread
+/// pool so that a warm observed execution does not allocate either.
+const POOL_SIZE: usize = 256;
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<NodeRun>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn new_run(data: RunData) -> Box<NodeRun> {
+    let recycled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
+    match recycled {
+        Some(mut run) => {
+            run.data = Some(data);
+            run
+        }
+        None => Box::new(NodeRun { data: Some(data) }),
+    }
+}
+
+fn recycle(run: Box<NodeRun>) {
+    let _ = POOL.try_with(|p| {
+        let mut pool = p.borrow_mut();
+        if pool.len() < POOL_SIZE {
+            pool.push(run);
+        }
+    });
+}
+
+struct RunData {
     observer: Arc<dyn Observer>,
     ctx: WorkflowContext,
     name: Name,
@@ -102,7 +137,7 @@ fn enter_observed(
     };
     let handle = observer.on_node_start(&info, ctx);
     ctx.set_node_handle(handle);
-    Some(Box::new(NodeRun {
+    Some(new_run(RunData {
         observer,
         ctx: ctx.clone(),
         name: name.clone(),
@@ -118,10 +153,12 @@ impl NodeRun {
     #[cold]
     #[inline(never)]
     fn complete<T>(&mut self, output: &Result<T, WorkflowError>) {
-        self.finished = Some(Finished {
-            error: output.as_ref().err().cloned(),
-            elapsed: self.started.elapsed(),
-        });
+        if let Some(data) = &mut self.data {
+            data.finished = Some(Finished {
+                error: output.as_ref().err().cloned(),
+                elapsed: data.started.elapsed(),
+            });
+        }
     }
 }
 
@@ -129,7 +166,16 @@ impl NodeRun {
     /// Reports the end: the recorded completion, or cancellation.
     #[cold]
     #[inline(never)]
-    fn report(self: Box<Self>) {
+    fn report(mut self: Box<Self>) {
+        if let Some(data) = self.data.take() {
+            data.report();
+        }
+        recycle(self);
+    }
+}
+
+impl RunData {
+    fn report(self) {
         let (outcome, elapsed) = match &self.finished {
             Some(Finished {
                 error: None,

@@ -1,0 +1,120 @@
+//! A warm instrumented execution (metrics only) does no heap allocation and
+//! no registry lookup: handles are cached per label set. Measured with a
+//! counting allocator (dhat), under a recorder whose handles are plain
+//! atomics, so the count is our instrumentation's alone.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+};
+
+use futures_util::FutureExt;
+use metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_primitives_obs::{InstrumentExt, Telemetry, layer::TelemetryLayer};
+
+#[global_allocator]
+static ALLOC: dhat::Alloc = dhat::Alloc;
+
+/// Counts registrations: a registry lookup by name would show up here.
+static REGISTRATIONS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Default)]
+struct Sum(AtomicU64);
+
+impl HistogramFn for Sum {
+    fn record(&self, value: f64) {
+        self.0.fetch_add(value.to_bits() & 1, Ordering::Relaxed);
+    }
+}
+
+struct AtomicRecorder;
+
+impl Recorder for AtomicRecorder {
+    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
+        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
+        Counter::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
+        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
+        Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
+        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
+        Histogram::from_arc(Arc::new(Sum::default()))
+    }
+}
+
+fn blocks() -> u64 {
+    dhat::HeapStats::get().total_blocks
+}
+
+#[test]
+fn warm_instrumented_executions_do_not_allocate() {
+    metrics::set_global_recorder(AtomicRecorder).unwrap();
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let ctx = WorkflowContext::new("alloc_wf");
+
+    let step = |n: u64| lambda(move |x: u64| async move { Ok::<_, WorkflowError>(x + n) });
+    let mut workflow = (step(1).named("a") >> step(2).named("b") >> step(3).named("c"))
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    let mut run = || {
+        workflow
+            .call(Request::new(ctx.clone(), 0))
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+    };
+    for _ in 0..10 {
+        assert_eq!(run(), 6); // warm up: handles, pools, thread-locals
+    }
+    let (before, registrations) = (blocks(), REGISTRATIONS.load(Ordering::Relaxed));
+    for _ in 0..1_000 {
+        assert_eq!(run(), 6);
+    }
+    assert_eq!(
+        blocks() - before,
+        0,
+        "a warm instrumented workflow allocated"
+    );
+    assert_eq!(
+        REGISTRATIONS.load(Ordering::Relaxed),
+        registrations,
+        "a warm execution looked up the registry"
+    );
+
+    let mut service = ServiceBuilder::new()
+        .layer(TelemetryLayer::new("alloc_svc", "double").metrics_only())
+        .service(service_fn(
+            |x: u64| async move { Ok::<_, WorkflowError>(x * 2) },
+        ));
+    for _ in 0..10 {
+        service.call(3).now_or_never().unwrap().unwrap();
+    }
+    let (before, registrations) = (blocks(), REGISTRATIONS.load(Ordering::Relaxed));
+    for _ in 0..1_000 {
+        assert_eq!(service.call(3).now_or_never().unwrap().unwrap(), 6);
+    }
+    assert_eq!(
+        blocks() - before,
+        0,
+        "a warm instrumented service call allocated"
+    );
+    assert_eq!(REGISTRATIONS.load(Ordering::Relaxed), registrations);
+
+    // The counter does register allocations: a traced execution allocates spans.
+    let before = blocks();
+    let traced = step(1).named("traced").instrumented();
+    traced
+        .oneshot(Request::new(ctx.clone(), 0))
+        .now_or_never()
+        .unwrap()
+        .unwrap();
+    assert!(blocks() > before, "the counting allocator sees allocations");
+}
