@@ -35,6 +35,8 @@ pub(crate) struct NodeRun {
 const POOL_SIZE: usize = 256;
 
 thread_local! {
+    // The boxes themselves are what is recycled.
+    #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<NodeRun>>> = const { RefCell::new(Vec::new()) };
 }
 
