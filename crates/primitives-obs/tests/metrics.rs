@@ -293,3 +293,58 @@ proptest! {
         }
     }
 }
+
+#[tokio::test]
+async fn the_layer_instruments_any_service_and_classifies_http_failures() {
+    use tta_primitives_obs::layer::TelemetryLayer;
+    let handle = prometheus();
+    let api = tower::ServiceBuilder::new()
+        .layer(TelemetryLayer::http_server("layer_api", "orders").metrics_only())
+        .service(tower::service_fn(|req: http::Request<()>| async move {
+            let status = if req.uri().path() == "/boom" {
+                503
+            } else {
+                200
+            };
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder().status(status).body(()).unwrap(),
+            )
+        }));
+    for path in ["/ok", "/ok", "/boom"] {
+        let req = http::Request::get(path).body(()).unwrap();
+        api.clone().oneshot(req).await.unwrap();
+    }
+    let generic = tower::ServiceBuilder::new()
+        .layer(TelemetryLayer::new("layer_jobs", "parse").metrics_only())
+        .service(tower::service_fn(|s: &'static str| async move {
+            s.parse::<u32>()
+        }));
+    assert!(generic.clone().oneshot("12").await.is_ok());
+    assert!(generic.oneshot("x").await.is_err());
+
+    let samples = parse_exposition(&handle.render());
+    let exec = |wf: &str, outcome: &str, error_type: &str| {
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[
+                ("workflow", wf),
+                ("primitive_type", "service"),
+                ("outcome", outcome),
+                ("error_type", error_type),
+            ],
+        )
+    };
+    assert_eq!(exec("layer_api", "success", ""), Some(2.0));
+    assert_eq!(exec("layer_api", "error", "http_5xx"), Some(1.0));
+    assert_eq!(exec("layer_jobs", "success", ""), Some(1.0));
+    assert_eq!(exec("layer_jobs", "error", "error"), Some(1.0));
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_in_flight",
+            &[("workflow", "layer_api")]
+        ),
+        Some(0.0)
+    );
+}

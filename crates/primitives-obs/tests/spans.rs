@@ -230,3 +230,41 @@ checkout [workflow]
 ";
     assert_eq!(render(&spans), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branches_on_other_tasks_nest_under_their_parent() {
+    let (exporter, _provider, telemetry) = tracing();
+    // Each branch spawns its work on another task, handing over its context.
+    let spawned = |name: &'static str| {
+        from_fn(move |ctx: WorkflowContext, x: u32| async move {
+            let inner = ok(name, |x| x + 1);
+            tokio::spawn(async move { inner.oneshot(Request::new(ctx.child(), x)).await })
+                .await
+                .map_err(WorkflowError::downstream)?
+        })
+        .named("spawner")
+    };
+    let wf = (spawned("left") | spawned("right"))
+        .named("fan")
+        .instrumented_with(telemetry);
+    let out = wf
+        .oneshot(Request::new(WorkflowContext::new("tasks"), 1))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![2, 2]);
+    let rendered = render(&exporter.get_finished_spans().unwrap());
+    let mut lines: Vec<&str> = rendered.lines().collect();
+    // Siblings may finish in either order on two threads: compare sorted subtrees.
+    lines[2..].sort();
+    assert_eq!(
+        lines,
+        [
+            "tasks [workflow]",
+            "  fan [parallel]",
+            "      left [lambda]",
+            "      right [lambda]",
+            "    spawner [lambda]",
+            "    spawner [lambda]",
+        ]
+    );
+}
