@@ -30,9 +30,13 @@ fn series_cap() -> usize {
 }
 
 /// The handles of one node (workflow, primitive name, primitive type),
-/// created on first use and shared by every execution of that node.
+/// created on first use and shared by every execution of that node. They
+/// live for the rest of the process (their number is bounded by the series
+/// cap), so executions refer to them without reference counting.
 #[derive(Debug)]
 pub(crate) struct NodeMetrics {
+    /// This node as an observer handle (for metrics-only observation).
+    pub(crate) handle: OnceLock<tta_primitives_core::observe::NodeHandle>,
     pub(crate) in_flight: Gauge,
     success: (Counter, Histogram),
     cancelled: (Counter, Histogram),
@@ -82,6 +86,9 @@ impl NodeMetrics {
     }
 }
 
+/// A node's metrics as an observer handle.
+pub(crate) struct StaticNode(pub(crate) &'static NodeMetrics);
+
 #[derive(PartialEq, Eq)]
 struct NodeKey {
     workflow: Box<str>,
@@ -118,7 +125,10 @@ impl Equivalent<NodeKey> for NodeKeyRef<'_> {
 
 /// Every built-in series, plus the per-node handle cache.
 pub(crate) struct Instruments {
-    nodes: RwLock<HashMap<NodeKey, Arc<NodeMetrics>>>,
+    nodes: RwLock<HashMap<NodeKey, &'static NodeMetrics>>,
+    /// Shared by every node past the series cap (their labels are the
+    /// overflow labels anyway), so memory stays bounded.
+    overflow_node: OnceLock<&'static NodeMetrics>,
     pub(crate) executions: CounterSeries,
     pub(crate) duration: HistogramSeries,
     pub(crate) in_flight: GaugeSeries,
@@ -150,6 +160,7 @@ pub(crate) fn instruments() -> &'static Instruments {
         }
         Instruments {
             nodes: RwLock::new(HashMap::new()),
+            overflow_node: OnceLock::new(),
             executions: s(&c::PRIMITIVE_EXECUTIONS, cap),
             duration: s(&c::PRIMITIVE_DURATION, cap),
             in_flight: s(&c::PRIMITIVE_IN_FLIGHT, cap),
@@ -182,7 +193,7 @@ impl Instruments {
         workflow: &str,
         primitive: &str,
         primitive_type: PrimitiveType,
-    ) -> Arc<NodeMetrics> {
+    ) -> &'static NodeMetrics {
         let key = NodeKeyRef {
             workflow,
             primitive,
@@ -194,17 +205,45 @@ impl Instruments {
             .unwrap_or_else(|p| p.into_inner())
             .get(&key)
         {
-            return Arc::clone(found);
+            return found;
         }
         self.create_node(key)
     }
 
     #[cold]
-    fn create_node(&self, key: NodeKeyRef<'_>) -> Arc<NodeMetrics> {
+    fn create_node(&self, key: NodeKeyRef<'_>) -> &'static NodeMetrics {
+        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(found) = nodes.get(&key) {
+            return found;
+        }
+        if nodes.len() >= series_cap() {
+            return self.overflow_node.get_or_init(|| {
+                self.leak_node(NodeKeyRef {
+                    workflow: crate::series::OVERFLOW,
+                    primitive: crate::series::OVERFLOW,
+                    primitive_type: key.primitive_type,
+                })
+            });
+        }
+        let node = self.leak_node(key);
+        nodes.insert(
+            NodeKey {
+                workflow: key.workflow.into(),
+                primitive: key.primitive.into(),
+                primitive_type: key.primitive_type,
+            },
+            node,
+        );
+        node
+    }
+
+    /// Creates a node's handles for the rest of the process.
+    fn leak_node(&self, key: NodeKeyRef<'_>) -> &'static NodeMetrics {
         let t = key.primitive_type.as_str();
         let ids = [key.workflow, key.primitive, t];
         let with_outcome = |outcome: &'static str| [key.workflow, key.primitive, t, outcome];
-        let node = Arc::new(NodeMetrics {
+        let node: &'static NodeMetrics = Box::leak(Box::new(NodeMetrics {
+            handle: OnceLock::new(),
             in_flight: self.in_flight.handle(&ids),
             success: (
                 self.executions
@@ -219,20 +258,8 @@ impl Instruments {
             error_duration: self.duration.handle(&with_outcome("error")),
             errors: RwLock::new(Vec::new()),
             labels: [key.workflow.into(), key.primitive.into(), t.into()],
-        });
-        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        // Bounded like the series themselves: past the cap, nodes are not
-        // remembered (their handles are then the overflow series anyway).
-        if nodes.len() < series_cap() {
-            nodes.insert(
-                NodeKey {
-                    workflow: key.workflow.into(),
-                    primitive: key.primitive.into(),
-                    primitive_type: key.primitive_type,
-                },
-                Arc::clone(&node),
-            );
-        }
+        }));
+        node.handle.get_or_init(|| Arc::new(StaticNode(node)));
         node
     }
 }

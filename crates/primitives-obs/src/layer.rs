@@ -6,7 +6,7 @@ use std::{
     future::Future,
     marker::PhantomData,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context as TaskContext, Poll, ready},
 };
 
@@ -16,7 +16,7 @@ use opentelemetry::{
     trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
 };
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
+use quanta::Instant;
 use tower::{Layer, Service};
 use tta_primitives_core::observe::{NodeOutcome, PrimitiveType};
 
@@ -142,45 +142,76 @@ pub struct TelemetryLayer<D = Generic> {
 }
 
 struct Config {
-    workflow: Box<str>,
-    name: Box<str>,
+    workflow: Cow<'static, str>,
+    name: Cow<'static, str>,
     kind: SpanKind,
     tracer: Option<BoxedTracer>,
+    /// The node's metric handles, looked up once (on the first call, after
+    /// the recorder is installed) instead of on every call.
+    metrics: OnceLock<&'static NodeMetrics>,
+}
+
+impl Config {
+    fn metrics(&self) -> &'static NodeMetrics {
+        self.metrics
+            .get_or_init(|| instruments().node(&self.workflow, &self.name, PrimitiveType::Service))
+    }
+
+    fn attributes(&self) -> [KeyValue; 3] {
+        [
+            KeyValue::new(attr::WORKFLOW_NAME, self.workflow.clone()),
+            KeyValue::new(attr::PRIMITIVE_NAME, self.name.clone()),
+            KeyValue::new(attr::PRIMITIVE_TYPE, PrimitiveType::Service.as_str()),
+        ]
+    }
 }
 
 impl TelemetryLayer<Generic> {
     /// Instruments a service as node `name` of `workflow` (the metric
     /// labels), with spans from the global tracer provider.
-    pub fn new(workflow: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(workflow: impl Into<Cow<'static, str>>, name: impl Into<Cow<'static, str>>) -> Self {
         Self::build(workflow.into(), name.into(), SpanKind::Internal, Generic)
     }
 }
 
 impl TelemetryLayer<Http> {
     /// Instruments an HTTP server (span kind `server`).
-    pub fn http_server(workflow: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn http_server(
+        workflow: impl Into<Cow<'static, str>>,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::build(workflow.into(), name.into(), SpanKind::Server, Http)
     }
 
     /// Instruments an HTTP client (span kind `client`).
-    pub fn http_client(workflow: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn http_client(
+        workflow: impl Into<Cow<'static, str>>,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self::build(workflow.into(), name.into(), SpanKind::Client, Http)
     }
 }
 
 impl<D> TelemetryLayer<D> {
-    fn build(workflow: String, name: String, kind: SpanKind, describe: D) -> Self {
+    fn build(
+        workflow: Cow<'static, str>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        describe: D,
+    ) -> Self {
+        // An empty name would make an empty label and span name.
         let name = if name.is_empty() {
-            "service".to_owned()
+            Cow::Borrowed("service")
         } else {
             name
         };
         Self {
             config: Arc::new(Config {
-                workflow: workflow.into(),
-                name: name.into(),
+                workflow,
+                name,
                 kind,
                 tracer: Some(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME)),
+                metrics: OnceLock::new(),
             }),
             describe,
         }
@@ -260,26 +291,29 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let config = &*self.config;
-        let metrics = instruments().node(&config.workflow, &config.name, PrimitiveType::Service);
+        let metrics = config.metrics();
         metrics.in_flight.increment(1.0);
         let cx = config.tracer.as_ref().map(|tracer| {
-            let mut attributes = vec![
-                KeyValue::new(attr::WORKFLOW_NAME, config.workflow.to_string()),
-                KeyValue::new(attr::PRIMITIVE_NAME, config.name.to_string()),
-                KeyValue::new(attr::PRIMITIVE_TYPE, PrimitiveType::Service.as_str()),
-            ];
-            self.describe.request_attributes(&req, &mut attributes);
             let name = self
                 .describe
                 .span_name(&req)
-                .unwrap_or_else(|| Cow::Owned(config.name.to_string()));
+                .unwrap_or_else(|| config.name.clone());
             let parent = self.describe.parent(&req).unwrap_or_else(Context::current);
+            // Attributes are added only to recording spans, so an unsampled
+            // call builds none (samplers see the span name and kind only).
             let span = tracer
                 .span_builder(name)
                 .with_kind(config.kind.clone())
-                .with_attributes(attributes)
                 .start_with_context(tracer, &parent);
-            parent.with_span(span)
+            let cx = parent.with_span(span);
+            let span = cx.span();
+            if span.is_recording() {
+                let mut attributes = Vec::with_capacity(6);
+                attributes.extend(config.attributes());
+                self.describe.request_attributes(&req, &mut attributes);
+                span.set_attributes(attributes);
+            }
+            cx
         });
         let inner = match &cx {
             Some(cx) => {
@@ -304,7 +338,7 @@ where
 
 /// One call in flight; reports cancellation if dropped unfinished.
 struct Call {
-    metrics: Arc<NodeMetrics>,
+    metrics: &'static NodeMetrics,
     cx: Option<Context>,
     started: Instant,
     done: bool,
@@ -378,7 +412,9 @@ where
             None => ready!(this.inner.poll(cx)),
         };
         let mut attributes = Vec::new();
-        if let (Ok(resp), Some(_)) = (&result, &this.call.cx) {
+        if let (Ok(resp), Some(cx)) = (&result, &this.call.cx)
+            && cx.span().is_recording()
+        {
             this.describe.response_attributes(resp, &mut attributes);
         }
         let error_type = this.describe.classify(&result);

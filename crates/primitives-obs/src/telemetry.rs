@@ -20,7 +20,7 @@ use tta_primitives_core::{
     observe::{Event, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
 };
 
-use crate::instruments::{NodeMetrics, instruments};
+use crate::instruments::{NodeMetrics, StaticNode, instruments};
 
 /// Attribute keys of the `tta.` namespace.
 pub mod attr {
@@ -61,7 +61,7 @@ pub mod attr {
 /// children) and what its children's spans need from it.
 struct NodeSpan {
     cx: Context,
-    metrics: Arc<NodeMetrics>,
+    metrics: &'static NodeMetrics,
     primitive_type: PrimitiveType,
     children: AtomicU32,
     retry_attempt: AtomicU32,
@@ -117,7 +117,7 @@ where
         tracer: &T,
         node: &NodeInfo<'_>,
         ctx: &WorkflowContext,
-        metrics: Arc<NodeMetrics>,
+        metrics: &'static NodeMetrics,
     ) -> NodeSpan {
         let parent = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>());
         let mut attributes = Vec::with_capacity(10);
@@ -210,12 +210,12 @@ pub(crate) fn node_context(ctx: &WorkflowContext) -> Option<Context> {
 }
 
 /// The node's metrics, from the handle its start stored in the context.
-fn node_metrics(ctx: &WorkflowContext) -> Option<&NodeMetrics> {
+fn node_metrics(ctx: &WorkflowContext) -> Option<&'static NodeMetrics> {
     let handle = ctx.node_handle()?;
     handle
         .downcast_ref::<NodeSpan>()
-        .map(|s| &*s.metrics)
-        .or_else(|| handle.downcast_ref::<NodeMetrics>())
+        .map(|s| s.metrics)
+        .or_else(|| handle.downcast_ref::<StaticNode>().map(|n| n.0))
 }
 
 impl<T> Observer for Telemetry<T>
@@ -228,7 +228,7 @@ where
         metrics.in_flight.increment(1.0);
         Some(match &self.tracer {
             Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, metrics)),
-            None => metrics,
+            None => Arc::clone(metrics.handle.get()?),
         })
     }
 
