@@ -208,17 +208,15 @@ impl<K: Hash + Eq, O> Store<K, O> {
             EvictionReason::Capacity => &self.counters.evictions,
             EvictionReason::Invalidated => &self.counters.invalidations,
         });
-        emit(ctx, name.as_str(), PrimitiveType::Cache, || {
-            Event::CacheEviction { reason }
+        emit(ctx, name, PrimitiveType::Cache, || Event::CacheEviction {
+            reason,
         });
     }
 
     fn report_size(&self, ctx: &WorkflowContext, name: &Name, entries: usize) {
-        emit(ctx, name.as_str(), PrimitiveType::Cache, || {
-            Event::CacheSize {
-                entries,
-                bytes: entries * (size_of::<K>() + size_of::<Entry<O>>()),
-            }
+        emit(ctx, name, PrimitiveType::Cache, || Event::CacheSize {
+            entries,
+            bytes: entries * (size_of::<K>() + size_of::<Entry<O>>()),
         });
     }
 
@@ -384,7 +382,7 @@ impl<S, F, K, O> Cache<S, F, K, O> {
                 let value = entry.value.clone();
                 drop(state);
                 store.count(&store.counters.hits);
-                emit(&req.ctx, self.name.as_str(), PrimitiveType::Cache, || {
+                emit(&req.ctx, &self.name, PrimitiveType::Cache, || {
                     Event::CacheHit
                 });
                 return Either::Left(ready(Ok(value)));
@@ -412,7 +410,7 @@ impl<S, F, K, O> Cache<S, F, K, O> {
         if coalesced {
             store.count(&store.counters.coalesced);
         }
-        emit(&req.ctx, self.name.as_str(), PrimitiveType::Cache, || {
+        emit(&req.ctx, &self.name, PrimitiveType::Cache, || {
             Event::CacheMiss { coalesced }
         });
 

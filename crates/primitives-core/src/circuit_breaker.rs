@@ -464,7 +464,7 @@ impl<S> CircuitBreaker<S> {
 
 fn emit_transition(ctx: &WorkflowContext, name: &Name, transition: Transition) {
     if let Some((from, to)) = transition {
-        emit(ctx, name.as_str(), PrimitiveType::CircuitBreaker, || {
+        emit(ctx, name, PrimitiveType::CircuitBreaker, || {
             Event::BreakerTransition { from, to }
         });
     }
@@ -498,12 +498,9 @@ where
                 } else {
                     BreakerState::Closed
                 };
-                emit(
-                    &ctx,
-                    self.name.as_str(),
-                    PrimitiveType::CircuitBreaker,
-                    || Event::BreakerAdmitted { state },
-                );
+                emit(&ctx, &self.name, PrimitiveType::CircuitBreaker, || {
+                    Event::BreakerAdmitted { state }
+                });
                 BreakerFuture {
                     inner: Some(self.inner.call(Request::new(ctx.child(), req.input))),
                     guard: Some(PermitGuard {
@@ -517,12 +514,9 @@ where
                 }
             }
             Err(state) => {
-                emit(
-                    &ctx,
-                    self.name.as_str(),
-                    PrimitiveType::CircuitBreaker,
-                    || Event::BreakerRejected { state },
-                );
+                emit(&ctx, &self.name, PrimitiveType::CircuitBreaker, || {
+                    Event::BreakerRejected { state }
+                });
                 BreakerFuture {
                     inner: None,
                     guard: None,

@@ -163,7 +163,7 @@ impl<I, O> Fallback<I, O> {
                     .await
                 {
                     Ok(output) => {
-                        emit(&req.ctx, name.as_str(), PrimitiveType::Fallback, || {
+                        emit(&req.ctx, &name, PrimitiveType::Fallback, || {
                             Event::FallbackFinished {
                                 leg: Some(index),
                                 leg_name: Some(leg.name.as_str()),
@@ -180,7 +180,7 @@ impl<I, O> Fallback<I, O> {
                     }),
                 }
             }
-            emit(&req.ctx, name.as_str(), PrimitiveType::Fallback, || {
+            emit(&req.ctx, &name, PrimitiveType::Fallback, || {
                 Event::FallbackFinished {
                     leg: None,
                     leg_name: None,

@@ -30,6 +30,23 @@ impl Name {
         Self(Repr::Static(name))
     }
 
+    /// The name as a `&'static str`, when it is one (no allocation needed
+    /// to keep it).
+    pub fn as_static(&self) -> Option<&'static str> {
+        match self.0 {
+            Repr::Static(s) => Some(s),
+            Repr::Shared(_) => None,
+        }
+    }
+
+    /// The shared string, when the name is not static.
+    pub fn as_shared(&self) -> Option<&Arc<str>> {
+        match &self.0 {
+            Repr::Static(_) => None,
+            Repr::Shared(s) => Some(s),
+        }
+    }
+
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         match &self.0 {

@@ -134,7 +134,7 @@ fn enter_observed(
 ) -> Option<Box<NodeRun>> {
     let observer = Arc::clone(ctx.observer()?);
     let info = NodeInfo {
-        name: name.as_str(),
+        name,
         primitive_type,
     };
     let handle = observer.on_node_start(&info, ctx);
@@ -190,7 +190,7 @@ impl RunData {
             None => (NodeOutcome::Cancelled, self.started.elapsed()),
         };
         let info = NodeInfo {
-            name: self.name.as_str(),
+            name: &self.name,
             primitive_type: self.primitive_type,
         };
         self.observer

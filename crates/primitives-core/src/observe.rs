@@ -31,7 +31,7 @@
 
 use std::{any::Any, sync::Arc, time::Duration};
 
-use crate::{WorkflowContext, WorkflowError, circuit_breaker::BreakerState};
+use crate::{Name, WorkflowContext, WorkflowError, circuit_breaker::BreakerState};
 
 /// Receives what every primitive running under a context that carries it
 /// does. Implementations must be cheap and must not block: they run inline
@@ -114,7 +114,7 @@ pub struct NodeEnd<'a> {
 pub struct NodeInfo<'a> {
     /// The node's name: given by the user with `.named(..)`, or its type's
     /// stable default.
-    pub name: &'a str,
+    pub name: &'a Name,
     /// The kind of primitive.
     pub primitive_type: PrimitiveType,
 }
@@ -344,7 +344,7 @@ impl Event<'_> {
 #[inline]
 pub(crate) fn emit<'e>(
     ctx: &WorkflowContext,
-    name: &str,
+    name: &Name,
     primitive_type: PrimitiveType,
     event: impl FnOnce() -> Event<'e>,
 ) {

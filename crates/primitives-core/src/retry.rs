@@ -350,7 +350,7 @@ where
         if let Some(budget) = &self.policy.budget {
             budget.deposit();
         }
-        emit(&ctx, self.name.as_str(), PrimitiveType::Retry, || {
+        emit(&ctx, &self.name, PrimitiveType::Retry, || {
             Event::RetryAttempt { attempt: 1 }
         });
         let first = self
@@ -414,7 +414,7 @@ where
                 StateProj::Calling { fut } => {
                     let attempts = *this.attempt;
                     let finish = |outcome| {
-                        emit(this.ctx, this.name.as_str(), PrimitiveType::Retry, || {
+                        emit(this.ctx, this.name, PrimitiveType::Retry, || {
                             Event::RetryFinished { attempts, outcome }
                         });
                     };
@@ -450,7 +450,7 @@ where
                         }));
                     }
                     let delay = this.policy.delay(attempts);
-                    emit(this.ctx, this.name.as_str(), PrimitiveType::Retry, || {
+                    emit(this.ctx, this.name, PrimitiveType::Retry, || {
                         Event::RetryBackoff {
                             next_attempt: attempts + 1,
                             delay,
@@ -465,7 +465,7 @@ where
                     ready!(sleep.poll(cx));
                     *this.attempt += 1;
                     let attempt = *this.attempt;
-                    emit(this.ctx, this.name.as_str(), PrimitiveType::Retry, || {
+                    emit(this.ctx, this.name, PrimitiveType::Retry, || {
                         Event::RetryAttempt { attempt }
                     });
                     let req = Request::new(this.ctx.child(), this.input.clone());

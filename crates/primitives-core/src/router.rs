@@ -145,7 +145,7 @@ where
             };
             return NodeFuture::from_run(Box::pin(std::future::ready(Err(err))), run);
         };
-        emit(&ctx, self.name.as_str(), PrimitiveType::Router, || {
+        emit(&ctx, &self.name, PrimitiveType::Router, || {
             Event::RouteChosen {
                 route: route.name.as_str(),
             }

@@ -281,13 +281,13 @@ impl<I, O> Saga<I, O> {
             let mut compensated = Vec::new();
             let mut compensation_failures = Vec::new();
             for step in completed.into_iter().rev() {
-                emit(&req.ctx, name.as_str(), PrimitiveType::Saga, || {
+                emit(&req.ctx, &name, PrimitiveType::Saga, || {
                     Event::Compensating {
                         step: step.name.as_str(),
                     }
                 });
                 let result = (step.compensate)(req.ctx.child()).await;
-                emit(&req.ctx, name.as_str(), PrimitiveType::Saga, || {
+                emit(&req.ctx, &name, PrimitiveType::Saga, || {
                     Event::Compensation {
                         step: step.name.as_str(),
                         error: result.as_ref().err(),

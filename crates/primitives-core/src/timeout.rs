@@ -164,7 +164,7 @@ where
             Poll::Ready(Ok(result)) => Poll::Ready(result.map_err(Into::into)),
             Poll::Ready(Err(_elapsed)) => {
                 let after = *this.after;
-                emit(this.ctx, this.name.as_str(), PrimitiveType::Timeout, || {
+                emit(this.ctx, this.name, PrimitiveType::Timeout, || {
                     Event::TimedOut { after }
                 });
                 Poll::Ready(Err(WorkflowError::Timeout { after }))

@@ -135,23 +135,36 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
 /// assert_eq!(svc.oneshot(21).await.unwrap(), 42);
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct TelemetryLayer<D = Generic> {
-    config: Arc<Config>,
+///
+/// Spans come from the global tracer provider unless the layer is given a
+/// provider ([`with_tracer_provider`](Self::with_tracer_provider), spans
+/// boxed behind a trait object) or a concrete tracer
+/// ([`with_tracer`](Self::with_tracer), no boxing).
+pub struct TelemetryLayer<D = Generic, T = BoxedTracer> {
+    config: Arc<Config<T>>,
     describe: D,
 }
 
-struct Config {
+impl<D: Clone, T> Clone for TelemetryLayer<D, T> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            describe: self.describe.clone(),
+        }
+    }
+}
+
+struct Config<T> {
     workflow: Cow<'static, str>,
     name: Cow<'static, str>,
     kind: SpanKind,
-    tracer: Option<BoxedTracer>,
+    tracer: Option<T>,
     /// The node's metric handles, looked up once (on the first call, after
     /// the recorder is installed) instead of on every call.
     metrics: OnceLock<&'static NodeMetrics>,
 }
 
-impl Config {
+impl<T> Config<T> {
     fn metrics(&self) -> &'static NodeMetrics {
         self.metrics
             .get_or_init(|| instruments().node(&self.workflow, &self.name, PrimitiveType::Service))
@@ -216,22 +229,39 @@ impl<D> TelemetryLayer<D> {
             describe,
         }
     }
+}
 
-    fn config_mut(&mut self) -> &mut Config {
+impl<D, T> TelemetryLayer<D, T> {
+    fn config_mut(&mut self) -> &mut Config<T> {
         Arc::get_mut(&mut self.config).expect("configured before the layer is cloned")
     }
 
+    /// Takes spans from `tracer` (of any type: no boxing per span).
+    pub fn with_tracer<T2: Tracer>(self, tracer: T2) -> TelemetryLayer<D, T2> {
+        let config = Arc::try_unwrap(self.config)
+            .unwrap_or_else(|_| panic!("configured before the layer is cloned"));
+        TelemetryLayer {
+            config: Arc::new(Config {
+                workflow: config.workflow,
+                name: config.name,
+                kind: config.kind,
+                tracer: Some(tracer),
+                metrics: config.metrics,
+            }),
+            describe: self.describe,
+        }
+    }
+
     /// Takes spans from `provider` instead of the global provider.
-    pub fn with_tracer_provider<P>(mut self, provider: &P) -> Self
+    pub fn with_tracer_provider<P>(self, provider: &P) -> TelemetryLayer<D, BoxedTracer>
     where
         P: TracerProvider,
         P::Tracer: Send + Sync + 'static,
         <P::Tracer as Tracer>::Span: Send + Sync + 'static,
     {
-        self.config_mut().tracer = Some(BoxedTracer::new(Box::new(
+        self.with_tracer(BoxedTracer::new(Box::new(
             provider.tracer(crate::INSTRUMENTATION_NAME),
-        )));
-        self
+        )))
     }
 
     /// Records metrics only, no spans.
@@ -247,8 +277,8 @@ impl<D> TelemetryLayer<D> {
     }
 }
 
-impl<S, D: Clone> Layer<S> for TelemetryLayer<D> {
-    type Service = TelemetryService<S, D>;
+impl<S, D: Clone, T> Layer<S> for TelemetryLayer<D, T> {
+    type Service = TelemetryService<S, D, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
         TelemetryService {
@@ -260,14 +290,23 @@ impl<S, D: Clone> Layer<S> for TelemetryLayer<D> {
 }
 
 /// A service instrumented by [`TelemetryLayer`].
-#[derive(Clone)]
-pub struct TelemetryService<S, D = Generic> {
+pub struct TelemetryService<S, D = Generic, T = BoxedTracer> {
     inner: S,
-    config: Arc<Config>,
+    config: Arc<Config<T>>,
     describe: D,
 }
 
-impl<S: std::fmt::Debug, D> std::fmt::Debug for TelemetryService<S, D> {
+impl<S: Clone, D: Clone, T> Clone for TelemetryService<S, D, T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+            describe: self.describe.clone(),
+        }
+    }
+}
+
+impl<S: std::fmt::Debug, D, T> std::fmt::Debug for TelemetryService<S, D, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TelemetryService")
             .field("inner", &self.inner)
@@ -276,10 +315,12 @@ impl<S: std::fmt::Debug, D> std::fmt::Debug for TelemetryService<S, D> {
     }
 }
 
-impl<S, D, Req> Service<Req> for TelemetryService<S, D>
+impl<S, D, T, Req> Service<Req> for TelemetryService<S, D, T>
 where
     S: Service<Req>,
     D: Describe<Req, S::Response, S::Error>,
+    T: Tracer,
+    T::Span: Send + Sync + 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -299,21 +340,17 @@ where
                 .span_name(&req)
                 .unwrap_or_else(|| config.name.clone());
             let parent = self.describe.parent(&req).unwrap_or_else(Context::current);
-            // Attributes are added only to recording spans, so an unsampled
-            // call builds none (samplers see the span name and kind only).
+            // Attributes go into the builder, where samplers see them.
+            let mut attributes = Vec::with_capacity(6);
+            attributes.extend(config.attributes());
+            self.describe.request_attributes(&req, &mut attributes);
             let span = tracer
                 .span_builder(name)
                 .with_kind(config.kind.clone())
+                .with_attributes(attributes)
                 .start_with_context(tracer, &parent);
-            let cx = parent.with_span(span);
-            let span = cx.span();
-            if span.is_recording() {
-                let mut attributes = Vec::with_capacity(6);
-                attributes.extend(config.attributes());
-                self.describe.request_attributes(&req, &mut attributes);
-                span.set_attributes(attributes);
-            }
-            cx
+
+            parent.with_span(span)
         });
         let inner = match &cx {
             Some(cx) => {

@@ -3,10 +3,11 @@
 //! A [`Series`] creates the `metrics` handles of one catalogue metric, one
 //! per distinct label set, and caches them: a warm update hashes the label
 //! values and finds the handle under a read lock, with no allocation and no
-//! lookup in the recorder's registry. Label values are used verbatim (the
-//! exporter escapes quotes, backslashes and newlines); a label set of the
-//! wrong length is padded with empty values or truncated (documented
-//! normalisation, never a panic).
+//! lookup in the recorder's registry. Any label value is accepted and comes
+//! out of `/metrics` exactly as given (quotes, backslashes, newlines, any
+//! Unicode; a property test checks this against the reference parser); a
+//! label set of the wrong length is padded with empty values or truncated
+//! (documented normalisation, never a panic).
 //!
 //! **Cardinality guard**: each series holds at most `cap` label sets
 //! (default [`DEFAULT_SERIES_CAP`]). Past the cap, updates for new label
@@ -228,12 +229,20 @@ impl<H: Handle> Series<H> {
                     if overflow {
                         OVERFLOW.to_owned()
                     } else {
-                        value.to_owned()
+                        exporter_safe(value)
                     },
                 )
             })
             .collect()
     }
+}
+
+/// Prepares a label value for `metrics-exporter-prometheus`, whose escaper
+/// takes a backslash followed by a backslash or a quote as already escaped:
+/// a value `\"` would lose its backslash. Doubling every backslash makes the
+/// exporter write each one escaped, so every value round-trips exactly.
+fn exporter_safe(value: &str) -> String {
+    value.replace('\\', "\\\\")
 }
 
 /// Pads (with empty values) or truncates `values` to the definition's labels.

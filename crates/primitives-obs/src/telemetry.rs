@@ -15,7 +15,7 @@ use opentelemetry::{
     trace::{SpanKind, Status, TraceContextExt, Tracer},
 };
 use tta_primitives_core::{
-    WorkflowContext,
+    Name, WorkflowContext,
     circuit_breaker::BreakerState,
     observe::{Event, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
 };
@@ -122,8 +122,8 @@ where
         let parent = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>());
         let mut attributes = Vec::with_capacity(10);
         attributes.extend([
-            KeyValue::new(attr::WORKFLOW_NAME, ctx.workflow_name().to_owned()),
-            KeyValue::new(attr::PRIMITIVE_NAME, node.name.to_owned()),
+            KeyValue::new(attr::WORKFLOW_NAME, name_value(ctx.workflow_name_shared())),
+            KeyValue::new(attr::PRIMITIVE_NAME, name_value(node.name)),
             KeyValue::new(attr::PRIMITIVE_TYPE, node.primitive_type.as_str()),
             KeyValue::new(attr::STEP_ID, ctx.step_id().get() as i64),
         ]);
@@ -177,7 +177,7 @@ where
             }
         };
         let span = tracer
-            .span_builder(node.name.to_owned())
+            .span_builder(name_cow(node.name))
             .with_kind(SpanKind::Internal)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent_cx);
@@ -198,6 +198,23 @@ impl<T> std::fmt::Debug for Telemetry<T> {
         f.debug_struct("Telemetry")
             .field("traces", &self.tracer.is_some())
             .finish()
+    }
+}
+
+/// A node name as an attribute value, without copying it.
+fn name_value(name: &Name) -> opentelemetry::StringValue {
+    match (name.as_static(), name.as_shared()) {
+        (Some(s), _) => s.into(),
+        (None, Some(shared)) => Arc::clone(shared).into(),
+        (None, None) => name.as_str().to_owned().into(),
+    }
+}
+
+/// A node name as a span name (static names are not copied).
+fn name_cow(name: &Name) -> Cow<'static, str> {
+    match name.as_static() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(name.as_str().to_owned()),
     }
 }
 
@@ -224,7 +241,8 @@ where
     T::Span: Send + Sync + 'static,
 {
     fn on_node_start(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext) -> Option<NodeHandle> {
-        let metrics = instruments().node(ctx.workflow_name(), node.name, node.primitive_type);
+        let metrics =
+            instruments().node(ctx.workflow_name(), node.name.as_str(), node.primitive_type);
         metrics.in_flight.increment(1.0);
         Some(match &self.tracer {
             Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, metrics)),
@@ -262,7 +280,7 @@ where
     }
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
-        record_event_metrics(node.name, event);
+        record_event_metrics(node.name.as_str(), event);
         let Some(span_node) = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>()) else {
             return;
         };

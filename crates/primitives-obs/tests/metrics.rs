@@ -348,3 +348,25 @@ async fn the_layer_instruments_any_service_and_classifies_http_failures() {
         Some(0.0)
     );
 }
+
+#[test]
+fn backslashes_before_quotes_and_newlines_survive_the_exporter() {
+    // metrics-exporter-prometheus alone turns `\"` into `"` (it takes the
+    // backslash as an escape); the series pre-escapes backslashes for it.
+    static TRICKY: MetricDef =
+        MetricDef::counter("test_tricky_total", "Tricky label values.", &["v"]);
+    let handle = prometheus();
+    let tricky = CounterSeries::new(&TRICKY).unwrap();
+    let values = ["\\\"", "\\\\", "a\\", "\\n", "\\\n", "\"\\", "}\\\"{"];
+    for v in values {
+        tricky.increment(&[v], 1);
+    }
+    let samples = parse_exposition(&handle.render());
+    for v in values {
+        assert_eq!(
+            value(&samples, "test_tricky_total", &[("v", v)]),
+            Some(1.0),
+            "label value {v:?}"
+        );
+    }
+}
