@@ -154,6 +154,9 @@ pub(crate) struct Instruments {
 pub(crate) fn instruments() -> &'static Instruments {
     static INSTRUMENTS: OnceLock<Instruments> = OnceLock::new();
     INSTRUMENTS.get_or_init(|| {
+        // HELP and TYPE for every catalogue metric, through whatever
+        // recorder is installed by now (obs-init installs it first).
+        crate::catalogue::Catalogue::global().describe_all();
         let cap = series_cap();
         fn s<H: crate::series::Handle>(def: &'static c::MetricDef, cap: usize) -> Series<H> {
             Series::new_unchecked(def).with_cap(cap)

@@ -177,7 +177,11 @@ where
             }
         };
         let span = tracer
-            .span_builder(name_cow(node.name))
+            .span_builder(if node.name.as_str().is_empty() {
+                Cow::Borrowed(node.primitive_type.as_str())
+            } else {
+                name_cow(node.name)
+            })
             .with_kind(SpanKind::Internal)
             .with_attributes(attributes)
             .start_with_context(tracer, &parent_cx);
@@ -198,6 +202,15 @@ impl<T> std::fmt::Debug for Telemetry<T> {
         f.debug_struct("Telemetry")
             .field("traces", &self.tracer.is_some())
             .finish()
+    }
+}
+
+/// The node's label value: its name, or (documented normalisation) its
+/// type when the name is empty.
+fn label<'a>(node: &NodeInfo<'a>) -> &'a str {
+    match node.name.as_str() {
+        "" => node.primitive_type.as_str(),
+        name => name,
     }
 }
 
@@ -241,8 +254,7 @@ where
     T::Span: Send + Sync + 'static,
 {
     fn on_node_start(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext) -> Option<NodeHandle> {
-        let metrics =
-            instruments().node(ctx.workflow_name(), node.name.as_str(), node.primitive_type);
+        let metrics = instruments().node(ctx.workflow_name(), label(node), node.primitive_type);
         metrics.in_flight.increment(1.0);
         Some(match &self.tracer {
             Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, metrics)),
@@ -280,7 +292,7 @@ where
     }
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
-        record_event_metrics(node.name.as_str(), event);
+        record_event_metrics(label(node), event);
         let Some(span_node) = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>()) else {
             return;
         };

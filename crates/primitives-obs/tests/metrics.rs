@@ -370,3 +370,28 @@ fn backslashes_before_quotes_and_newlines_survive_the_exporter() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_empty_node_name_is_labelled_with_its_type() {
+    let handle = prometheus();
+    let unnamed = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
+        .named("")
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    unnamed
+        .oneshot(Request::new(WorkflowContext::new("empty_name_wf"), 1))
+        .await
+        .unwrap();
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[
+                ("workflow", "empty_name_wf"),
+                ("primitive", "lambda"),
+                ("primitive_type", "lambda")
+            ]
+        ),
+        Some(1.0)
+    );
+}
