@@ -34,7 +34,7 @@ where
 {
     type Output = Result<T, WorkflowError>;
 
-    #[inline(always)]
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Poll::Ready(ready!(self.project().inner.poll(cx)).map_err(Into::into))
     }

@@ -101,7 +101,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    #[inline(always)]
+    #[inline]
     fn call(&mut self, req: Request<I>) -> Self::Future {
         let mut ctx = req.ctx;
         let run = enter(&mut ctx, &self.name, PrimitiveType::Lambda);

@@ -238,12 +238,12 @@ pin_project! {
 
 impl<F> NodeFuture<F> {
     /// Wraps `inner`, the work of the node started with `guard`.
-    #[inline(always)]
+    #[inline]
     pub fn new(inner: F, mut guard: NodeGuard) -> Self {
         Self::from_run(inner, guard.0.take())
     }
 
-    #[inline(always)]
+    #[inline]
     pub(crate) fn from_run(inner: F, run: Option<Box<NodeRun>>) -> Self {
         Self {
             inner,
@@ -258,7 +258,7 @@ where
 {
     type Output = Result<T, WorkflowError>;
 
-    #[inline(always)]
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let output = ready!(this.inner.poll(cx));

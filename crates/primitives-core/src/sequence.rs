@@ -105,7 +105,7 @@ where
         self.first.poll_ready(cx).map_err(Into::into)
     }
 
-    #[inline(always)]
+    #[inline]
     fn call(&mut self, req: Request<I>) -> Self::Future {
         let mut ctx = req.ctx;
         let (first_ctx, run) = if self.flattened {
@@ -174,7 +174,7 @@ where
     B::Error: Into<WorkflowError>,
 {
     type Output = Result<B::Response, WorkflowError>;
-    #[inline(always)]
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
@@ -188,10 +188,20 @@ where
                     } else {
                         ctx.child()
                     };
-                    this.state.set(State::Ready {
-                        second,
-                        req: Some(Request::new(ctx, output)),
-                    });
+                    let mut second = second;
+                    let req = Request::new(ctx, output);
+                    // Usually ready at once: go straight to the call.
+                    let next = match second.poll_ready(cx) {
+                        Poll::Ready(Ok(())) => State::Second {
+                            fut: second.call(req),
+                        },
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                        Poll::Pending => State::Ready {
+                            second,
+                            req: Some(req),
+                        },
+                    };
+                    this.state.set(next);
                 }
                 StateProj::Ready { second, req } => {
                     ready!(second.poll_ready(cx)).map_err(Into::into)?;
