@@ -178,6 +178,7 @@ impl NodeRun {
 
 impl RunData {
     fn report(self) {
+        let now = self.started.elapsed();
         let (outcome, elapsed) = match &self.finished {
             Some(Finished {
                 error: None,
@@ -187,14 +188,18 @@ impl RunData {
                 error: Some(e),
                 elapsed,
             }) => (NodeOutcome::Failure(e), *elapsed),
-            None => (NodeOutcome::Cancelled, self.started.elapsed()),
+            None => (NodeOutcome::Cancelled, now),
         };
         let info = NodeInfo {
             name: &self.name,
             primitive_type: self.primitive_type,
         };
-        self.observer
-            .on_node_end(&info, &self.ctx, &NodeEnd { outcome, elapsed });
+        let end = NodeEnd {
+            outcome,
+            elapsed,
+            since_completion: now.saturating_sub(elapsed),
+        };
+        self.observer.on_node_end(&info, &self.ctx, &end);
     }
 }
 
@@ -227,7 +232,10 @@ pin_project! {
     /// The end is reported when this future is dropped, *after* the inner
     /// future (fields drop in declaration order), so the children the inner
     /// future still held (a timed-out step, the siblings of a failed parallel
-    /// branch) report their cancellation before their parent ends.
+    /// branch) report their cancellation before their parent ends. The
+    /// reported [`NodeEnd::elapsed`](crate::observe::NodeEnd) is measured at
+    /// completion, so a report that comes a little later (a sequence drops a
+    /// finished step while it starts the next) does not stretch the timing.
     #[must_use = "futures do nothing unless polled"]
     pub struct NodeFuture<F> {
         #[pin]

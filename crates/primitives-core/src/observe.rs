@@ -105,8 +105,12 @@ impl NodeOutcome<'_> {
 pub struct NodeEnd<'a> {
     /// How it ended.
     pub outcome: NodeOutcome<'a>,
-    /// Wall time from start to end (tokio time).
+    /// Wall time from start to completion (tokio time).
     pub elapsed: Duration,
+    /// How long ago the node completed: its end is reported when its future
+    /// is dropped, which can come a little after completion. An observer
+    /// timestamps the end as `now - since_completion`.
+    pub since_completion: Duration,
 }
 
 /// Which primitive emitted an event.

@@ -361,8 +361,10 @@ async fn every_node_reports_start_and_end_once_nested_through_handles() {
         [
             "start /root",
             "start /root/a",
-            "end /root/a success",
+            // A finished step's end is reported when the sequence drops it,
+            // right after it starts the next step (timings use completion).
             "start /root/parallel",
+            "end /root/a success",
             "start /root/parallel/b",
             "end /root/parallel/b success",
             "start /root/parallel/bounded",

@@ -6,7 +6,7 @@ use std::{
         Arc, Mutex,
         atomic::{AtomicU32, Ordering},
     },
-    time::Duration,
+    time::{Duration, SystemTime},
 };
 
 use opentelemetry::{
@@ -288,7 +288,8 @@ where
             }
             NodeOutcome::Cancelled => span.set_attribute(KeyValue::new(attr::CANCELLED, true)),
         }
-        span.end();
+        // The node completed `since_completion` ago; its span ends then.
+        span.end_with_timestamp(SystemTime::now() - end.since_completion);
     }
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {

@@ -268,3 +268,27 @@ async fn branches_on_other_tasks_nest_under_their_parent() {
         ]
     );
 }
+
+#[tokio::test]
+async fn sequence_steps_do_not_overlap() {
+    // Real time (not paused): span times come from the system clock.
+    let (exporter, _provider, telemetry) = tracing();
+    let wf = (ok("one", |x| x + 1) >> ok("two", |x| x + 1) >> ok("three", |x| x + 1))
+        .instrumented_with(telemetry);
+    assert_eq!(
+        wf.oneshot(Request::new(WorkflowContext::new("steps"), 0))
+            .await
+            .unwrap(),
+        3
+    );
+    let spans = exporter.get_finished_spans().unwrap();
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
+    // Each step ends (at its completion) before the next starts, although a
+    // finished step's end is reported only once the next one has started.
+    for (a, b) in [("one", "two"), ("two", "three")] {
+        assert!(
+            by_name(a).end_time <= by_name(b).start_time,
+            "{a} overlaps {b}"
+        );
+    }
+}
