@@ -389,7 +389,8 @@ async fn an_empty_node_name_is_labelled_with_its_type() {
             &[
                 ("workflow", "empty_name_wf"),
                 ("primitive", "lambda"),
-                ("primitive_type", "lambda")
+                ("primitive_type", "lambda"),
+                ("outcome", "success")
             ]
         ),
         Some(1.0)
