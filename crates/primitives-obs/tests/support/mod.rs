@@ -89,15 +89,19 @@ pub fn parse_exposition(text: &str) -> Vec<Sample> {
     raw
 }
 
-/// The value of the sample `name` whose labels include `labels`.
+/// The value of the one sample `name` whose labels include `labels`
+/// (panics when the labels match several samples: the query is ambiguous).
 pub fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|(n, l, _)| {
-            n == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
-        })
-        .map(|(_, _, v)| *v)
+    let mut matching = samples.iter().filter(|(n, l, _)| {
+        n == name
+            && labels
+                .iter()
+                .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+    });
+    let found = matching.next().map(|(_, _, v)| *v);
+    assert!(
+        matching.next().is_none(),
+        "{name} {labels:?} matches several samples"
+    );
+    found
 }
