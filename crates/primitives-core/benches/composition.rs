@@ -82,7 +82,7 @@ fn ns_per_call(
     mut a: impl FnMut(),
     mut b: impl FnMut(),
 ) -> (f64, f64) {
-    for _ in 0..9 {
+    for _ in 0..41 {
         for (slot, f) in rounds.iter_mut().zip([&mut a as &mut dyn FnMut(), &mut b]) {
             let start = Instant::now();
             for _ in 0..iters {
@@ -117,10 +117,10 @@ fn main() {
     let ctx = WorkflowContext::new("bench");
     let mut seq = sequence_workflow();
     let par = parallel_workflow();
-    println!("\nOverhead against the hand-written floor (median of 9 interleaved rounds):");
+    println!("\nOverhead against the hand-written floor (median of 41 interleaved rounds):");
     let seq_result = ns_per_call(
         &mut [Vec::new(), Vec::new()],
-        200_000,
+        40_000,
         || {
             black_box(run(sequence_by_hand(black_box(7)))).ok();
         },
@@ -131,7 +131,7 @@ fn main() {
     report("sequence of 3 lambdas", 3.0, seq_result);
     let par_result = ns_per_call(
         &mut [Vec::new(), Vec::new()],
-        100_000,
+        20_000,
         || {
             black_box(run(parallel_by_hand(black_box(7)))).ok();
         },

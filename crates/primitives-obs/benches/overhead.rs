@@ -268,9 +268,9 @@ fn main() {
     // Interleaved rounds, median per variant, so the ratios come from one run.
     let mut variants = variants();
     let mut rounds: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
-    for _ in 0..11 {
+    for _ in 0..41 {
         for (i, (_, f)) in variants.iter_mut().enumerate() {
-            let iters = 100_000;
+            let iters = 20_000;
             let start = Instant::now();
             for _ in 0..iters {
                 black_box(f());

@@ -339,18 +339,21 @@ where
                 .describe
                 .span_name(&req)
                 .unwrap_or_else(|| config.name.clone());
-            let parent = self.describe.parent(&req).unwrap_or_else(Context::current);
             // Attributes go into the builder, where samplers see them.
             let mut attributes = Vec::with_capacity(6);
             attributes.extend(config.attributes());
             self.describe.request_attributes(&req, &mut attributes);
-            let span = tracer
+            let builder = tracer
                 .span_builder(name)
                 .with_kind(config.kind.clone())
-                .with_attributes(attributes)
-                .start_with_context(tracer, &parent);
-
-            parent.with_span(span)
+                .with_attributes(attributes);
+            let start =
+                |parent: &Context| parent.with_span(builder.start_with_context(tracer, parent));
+            match self.describe.parent(&req) {
+                Some(parent) => start(&parent),
+                // Borrow the current context rather than cloning it.
+                None => Context::map_current(start),
+            }
         });
         let inner = match &cx {
             Some(cx) => {
@@ -396,7 +399,10 @@ impl Call {
         }
         if let Some(cx) = &self.cx {
             let span = cx.span();
-            span.set_attributes(response_attributes);
+            // Each span operation takes the span's lock: skip empty ones.
+            if !response_attributes.is_empty() {
+                span.set_attributes(response_attributes);
+            }
             match (&outcome, error_type) {
                 (NodeOutcome::Cancelled, _) => {
                     span.set_attribute(KeyValue::new(attr::CANCELLED, true))
@@ -449,9 +455,7 @@ where
             None => ready!(this.inner.poll(cx)),
         };
         let mut attributes = Vec::new();
-        if let (Ok(resp), Some(cx)) = (&result, &this.call.cx)
-            && cx.span().is_recording()
-        {
+        if let (Ok(resp), Some(_)) = (&result, &this.call.cx) {
             this.describe.response_attributes(resp, &mut attributes);
         }
         let error_type = this.describe.classify(&result);
