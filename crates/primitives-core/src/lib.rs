@@ -48,8 +48,3 @@ pub mod prelude {
         step,
     };
 }
-
-/// The workspace README's examples, compiled and run as doctests.
-#[doc = include_str!("../../../README.md")]
-#[cfg(doctest)]
-pub struct WorkspaceReadmeDoctests;

@@ -18,3 +18,8 @@ pub use telemetry::{Telemetry, attr};
 
 /// The instrumentation scope name of every span and metric of this crate.
 pub const INSTRUMENTATION_NAME: &str = "tta-primitives-obs";
+
+/// The workspace README's examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct WorkspaceReadmeDoctests;
