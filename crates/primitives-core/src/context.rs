@@ -104,6 +104,7 @@ struct Shared {
 /// Each thread takes blocks of ids from one global counter and hands them out
 /// without synchronisation; child contexts are created on every step, so
 /// this keeps a shared atomic off the hot path.
+#[inline]
 fn next_step_id() -> StepId {
     const BLOCK: u64 = 1 << 16;
     // Starts at 1: ids are never zero, so `Option<StepId>` is one word.
