@@ -409,6 +409,7 @@ impl Call {
                 }
                 (_, Some(kind)) => {
                     span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+                    span.add_event("exception", vec![KeyValue::new("exception.type", kind)]);
                     span.set_status(Status::error(kind));
                 }
                 _ => {}

@@ -195,4 +195,8 @@ async fn one_trace_spans_two_services_over_http_with_the_correlation_id() {
         Some("200")
     );
     assert_eq!(attr(&pricing_server, "url.path").as_deref(), Some("/price"));
+    assert!(
+        checkout_server.events.iter().all(|e| e.name != "exception"),
+        "a 200 is no failure"
+    );
 }

@@ -292,3 +292,45 @@ async fn sequence_steps_do_not_overlap() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_failing_service_call_has_error_type_status_and_an_exception_event() {
+    use tta_primitives_obs::layer::TelemetryLayer;
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let api = tower::ServiceBuilder::new()
+        .layer(TelemetryLayer::http_server("span_api", "orders").with_tracer_provider(&provider))
+        .service(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(
+                http::Response::builder().status(502).body(()).unwrap(),
+            )
+        }));
+    api.oneshot(http::Request::get("/orders/7").body(()).unwrap())
+        .await
+        .unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let [span] = spans.as_slice() else {
+        panic!("{spans:?}")
+    };
+    assert_eq!(span.name, "GET");
+    assert_eq!(
+        attr(span, "error.type").map(Value::to_string).as_deref(),
+        Some("http_5xx")
+    );
+    assert_eq!(
+        attr(span, "http.response.status_code")
+            .map(Value::to_string)
+            .as_deref(),
+        Some("502")
+    );
+    assert!(matches!(span.status, Status::Error { .. }));
+    assert_eq!(
+        span.events
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect::<Vec<_>>(),
+        ["exception"]
+    );
+}
