@@ -4,7 +4,7 @@ use std::{
     borrow::Cow,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU32, Ordering},
+        atomic::{AtomicBool, AtomicU32, Ordering},
     },
     time::{Duration, SystemTime},
 };
@@ -67,11 +67,11 @@ struct NodeSpan {
     retry_attempt: AtomicU32,
     /// The backoff before the next retry attempt.
     retry_backoff: Mutex<Option<Duration>>,
-    compensating: std::sync::atomic::AtomicBool,
+    compensating: AtomicBool,
 }
 
 /// Records every workflow node as an OpenTelemetry span and the catalogue
-/// metrics. Attach it with [`WorkflowExt::instrumented`](crate::InstrumentExt::instrumented)
+/// metrics. Attach it with [`InstrumentExt::instrumented`](crate::InstrumentExt::instrumented)
 /// (or [`WorkflowContext::with_observer`]).
 ///
 /// Without a tracer (see [`Telemetry::metrics_only`]) only metrics are
@@ -85,18 +85,16 @@ impl Telemetry<BoxedTracer> {
     pub fn new() -> Self {
         Self::with_tracer(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME))
     }
+
+    /// Metrics only: no spans.
+    pub fn metrics_only() -> Self {
+        Self { tracer: None }
+    }
 }
 
 impl Default for Telemetry<BoxedTracer> {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-impl Telemetry<BoxedTracer> {
-    /// Metrics only: no spans.
-    pub fn metrics_only() -> Self {
-        Self { tracer: None }
     }
 }
 
@@ -192,7 +190,7 @@ where
             children: AtomicU32::new(0),
             retry_attempt: AtomicU32::new(0),
             retry_backoff: Mutex::new(None),
-            compensating: std::sync::atomic::AtomicBool::new(false),
+            compensating: AtomicBool::new(false),
         }
     }
 }
