@@ -28,15 +28,11 @@ use opentelemetry::{
     KeyValue,
     trace::{Span as _, SpanKind, Tracer, TracerProvider as _},
 };
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use tower::{Service, ServiceBuilder, service_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
-use tta_primitives_obs::{
-    InstrumentExt, Telemetry,
-    catalogue::{Catalogue, MetricKind},
-    layer::TelemetryLayer,
-};
+use tta_primitives_obs::{InstrumentExt, Telemetry, catalogue::Catalogue, layer::TelemetryLayer};
 
 type Svc = Box<dyn FnMut() -> u64>;
 
@@ -59,6 +55,62 @@ where
     }
 }
 
+/// Pre-registered handles of the node metrics, updated by hand.
+struct HandWrittenMetrics {
+    executions: metrics::Counter,
+    duration: metrics::Histogram,
+    in_flight: metrics::Gauge,
+}
+
+impl HandWrittenMetrics {
+    fn new(primitive: &'static str) -> Self {
+        let labels = [
+            ("workflow", "bench"),
+            ("primitive", primitive),
+            ("primitive_type", "service"),
+        ];
+        Self {
+            executions: metrics::counter!("tta_primitive_executions_total", &labels[..]),
+            duration: metrics::histogram!("tta_primitive_duration_seconds", &labels[..]),
+            in_flight: metrics::gauge!("tta_primitive_in_flight", &labels[..]),
+        }
+    }
+
+    fn start(&self) -> Instant {
+        self.in_flight.increment(1.0);
+        Instant::now()
+    }
+
+    fn end(&self, started: Instant) {
+        self.executions.increment(1);
+        self.duration.record(started.elapsed().as_secs_f64());
+        self.in_flight.decrement(1.0);
+    }
+}
+
+/// The floor: a hand-written span start/end around the service, plus the
+/// same metric updates.
+fn hand_written(tracer: SdkTracer, name: &'static str) -> Svc {
+    let metrics = HandWrittenMetrics::new(name);
+    let mut svc = service();
+    Box::new(move || {
+        let started = metrics.start();
+        let mut span = tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Internal)
+            .with_attributes([
+                KeyValue::new("tta.workflow.name", "bench"),
+                KeyValue::new("tta.primitive.name", name),
+                KeyValue::new("tta.primitive.type", "service"),
+            ])
+            .start(&tracer);
+        let out = call(&mut svc);
+        span.end();
+        metrics.end(started);
+        out
+    })
+}
+
 /// Every variant, by name, as a closure running one execution.
 fn variants() -> Vec<(&'static str, Svc)> {
     let sampled = SdkTracerProvider::builder().build();
@@ -78,84 +130,19 @@ fn variants() -> Vec<(&'static str, Svc)> {
         .service(service());
 
     // The floor: the same span and the same metric updates, by hand.
-    let tracer = sampled.tracer("floor");
-    let labels = [
-        ("workflow", "bench"),
-        ("primitive", "floor"),
-        ("primitive_type", "service"),
-    ];
-    let executions = metrics::counter!("tta_primitive_executions_total", &labels[..]);
-    let duration = metrics::histogram!("tta_primitive_duration_seconds", &labels[..]);
-    let in_flight = metrics::gauge!("tta_primitive_in_flight", &labels[..]);
-    let mut floor_svc = service();
-    let floor = move || {
-        in_flight.increment(1.0);
-        let started = Instant::now();
-        let mut span = tracer
-            .span_builder("floor")
-            .with_kind(SpanKind::Internal)
-            .with_attributes([
-                KeyValue::new("tta.workflow.name", "bench"),
-                KeyValue::new("tta.primitive.name", "floor"),
-                KeyValue::new("tta.primitive.type", "service"),
-            ])
-            .start(&tracer);
-        let out = call(&mut floor_svc);
-        span.end();
-        executions.increment(1);
-        duration.record(started.elapsed().as_secs_f64());
-        in_flight.decrement(1.0);
-        out
-    };
-
+    let floor = hand_written(sampled.tracer("floor"), "floor");
     // The same floor with spans that are not sampled.
-    let unsampled_tracer = unsampled.tracer("floor_unsampled");
-    let labels = [
-        ("workflow", "bench"),
-        ("primitive", "floor_unsampled"),
-        ("primitive_type", "service"),
-    ];
-    let executions = metrics::counter!("tta_primitive_executions_total", &labels[..]);
-    let duration = metrics::histogram!("tta_primitive_duration_seconds", &labels[..]);
-    let in_flight = metrics::gauge!("tta_primitive_in_flight", &labels[..]);
-    let mut floor_unsampled_svc = service();
-    let floor_unsampled = move || {
-        in_flight.increment(1.0);
-        let started = Instant::now();
-        let mut span = unsampled_tracer
-            .span_builder("floor_unsampled")
-            .with_kind(SpanKind::Internal)
-            .with_attributes([
-                KeyValue::new("tta.workflow.name", "bench"),
-                KeyValue::new("tta.primitive.name", "floor_unsampled"),
-                KeyValue::new("tta.primitive.type", "service"),
-            ])
-            .start(&unsampled_tracer);
-        let out = call(&mut floor_unsampled_svc);
-        span.end();
-        executions.increment(1);
-        duration.record(started.elapsed().as_secs_f64());
-        in_flight.decrement(1.0);
-        out
-    };
+    let floor_unsampled = hand_written(unsampled.tracer("floor_unsampled"), "floor_unsampled");
 
     // The same with tracing + tracing-opentelemetry.
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(sampled.tracer("tracing")));
     let dispatch = tracing::Dispatch::new(subscriber);
-    let labels = [
-        ("workflow", "bench"),
-        ("primitive", "tracing"),
-        ("primitive_type", "service"),
-    ];
-    let executions = metrics::counter!("tta_primitive_executions_total", &labels[..]);
-    let duration = metrics::histogram!("tta_primitive_duration_seconds", &labels[..]);
-    let in_flight = metrics::gauge!("tta_primitive_in_flight", &labels[..]);
+    let metrics = HandWrittenMetrics::new("tracing");
     let mut tracing_svc = service();
     let tracing_otel = move || {
         tracing::dispatcher::with_default(&dispatch, || {
-            in_flight.increment(1.0);
-            let started = Instant::now();
+            let started = metrics.start();
             let span = tracing::info_span!(
                 "tracing",
                 tta.workflow.name = "bench",
@@ -164,9 +151,7 @@ fn variants() -> Vec<(&'static str, Svc)> {
             );
             let out = span.in_scope(|| call(&mut tracing_svc));
             drop(span);
-            executions.increment(1);
-            duration.record(started.elapsed().as_secs_f64());
-            in_flight.decrement(1.0);
+            metrics.end(started);
             out
         })
     };
@@ -184,13 +169,13 @@ fn variants() -> Vec<(&'static str, Svc)> {
     vec![
         ("bare", Box::new(move || call(&mut bare)) as Svc),
         ("metrics_only", Box::new(move || call(&mut metrics_only))),
-        ("floor", Box::new(floor)),
+        ("floor", floor),
         ("ours_sampled", Box::new(move || call(&mut ours_sampled))),
         (
             "ours_unsampled",
             Box::new(move || call(&mut ours_unsampled)),
         ),
-        ("floor_unsampled", Box::new(floor_unsampled)),
+        ("floor_unsampled", floor_unsampled),
         ("tracing_otel", Box::new(tracing_otel)),
         (
             "workflow_bare",
@@ -229,12 +214,10 @@ fn install_recorder() {
     // Histograms with the catalogue's buckets, as obs-init configures them
     // (without buckets the exporter would compute summaries instead).
     let mut builder = PrometheusBuilder::new();
-    for def in Catalogue::global().all() {
-        if def.kind == MetricKind::Histogram {
-            builder = builder
-                .set_buckets_for_metric(Matcher::Full(def.name.to_owned()), def.buckets)
-                .expect("catalogue buckets are valid");
-        }
+    for (name, buckets) in Catalogue::global().histogram_buckets() {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+            .expect("catalogue buckets are valid");
     }
     let handle = builder
         .install_recorder()

@@ -524,6 +524,17 @@ impl Catalogue {
         self.defs.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// The bucket bounds of every histogram, for the exporter's
+    /// configuration (`metrics-exporter-prometheus` renders histograms
+    /// without configured buckets as summaries).
+    pub fn histogram_buckets(&self) -> Vec<(&'static str, &'static [f64])> {
+        self.all()
+            .into_iter()
+            .filter(|d| d.kind == MetricKind::Histogram)
+            .map(|d| (d.name, d.buckets))
+            .collect()
+    }
+
     /// Describes every definition to the installed `metrics` recorder, so
     /// `/metrics` shows `# HELP` and `# TYPE` for each. Call it after
     /// installing the recorder (obs-init does).

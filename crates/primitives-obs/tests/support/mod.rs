@@ -11,19 +11,17 @@ use std::{
 };
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tta_primitives_obs::catalogue::{Catalogue, MetricKind};
+use tta_primitives_obs::catalogue::Catalogue;
 
 /// The process-wide Prometheus recorder, with the catalogue's buckets.
 pub fn prometheus() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let mut builder = PrometheusBuilder::new();
-        for def in Catalogue::global().all() {
-            if def.kind == MetricKind::Histogram {
-                builder = builder
-                    .set_buckets_for_metric(Matcher::Full(def.name.to_owned()), def.buckets)
-                    .expect("catalogue buckets are valid");
-            }
+        for (name, buckets) in Catalogue::global().histogram_buckets() {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+                .expect("catalogue buckets are valid");
         }
         let recorder = builder.build_recorder();
         let handle = recorder.handle();
