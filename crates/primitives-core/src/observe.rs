@@ -1,6 +1,10 @@
 //! Observation hooks: how primitives report what they do.
 //!
-//! Every primitive reports its notable events (a retry attempt and its
+//! Every primitive is a *node*: each execution reports its start and its end
+//! (success, failure or cancellation, with its duration) to the [`Observer`]
+//! of the request's context, and the observer may attach a [`NodeHandle`]
+//! (a span, say) that the node's children inherit. Between start and end,
+//! every primitive reports its notable events (a retry attempt and its
 //! backoff, a cache hit, a breaker transition, a timeout, the fallback leg
 //! that answered, the route chosen, a compensation) to the [`Observer`]
 //! attached to the request's [`WorkflowContext`]. With no observer attached

@@ -115,6 +115,10 @@ impl Equivalent<OwnedValues> for Values<'_> {
 }
 
 /// The handles of one metric, one per label set, with a cardinality cap.
+///
+/// Keep one `Series` per metric (a `static` behind a `OnceLock`, say): the
+/// cap and the cache belong to the `Series`, so two of them for the same
+/// metric would each allow `cap` label sets.
 pub struct Series<H> {
     def: &'static MetricDef,
     cap: usize,
