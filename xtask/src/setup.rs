@@ -67,6 +67,11 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
 /// Ensures the test venv exists with the pinned tools; returns the
 /// environment the tests need to find it.
 pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
+    // Prometheus and promtool, for the end-to-end metrics tests.
+    if !(Path::new("/usr/bin/prometheus").exists() && Path::new("/usr/bin/promtool").exists()) {
+        eprintln!("==> setup: installing the Debian package prometheus");
+        apt_install(&["prometheus"])?;
+    }
     let venv = venv_dir();
     let python = venv.join("bin").join("python");
     let python_str = python.to_string_lossy().into_owned();

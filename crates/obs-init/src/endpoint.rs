@@ -1,0 +1,196 @@
+//! The Prometheus endpoint, its upkeep, and the guard that stops them.
+
+use std::{
+    net::{SocketAddr, TcpListener},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tokio::{sync::watch, task::JoinHandle};
+use tta_primitives_obs::catalogue::{BUILD_INFO, Catalogue};
+
+use crate::{InitError, ObservabilityConfig};
+
+/// Stops the metrics endpoint and its upkeep: explicitly with
+/// [`shutdown`](Self::shutdown), which waits at most a deadline, or on drop,
+/// which signals the tasks and returns at once.
+#[derive(Debug)]
+pub struct ObservabilityGuard {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    metrics_addr: Option<SocketAddr>,
+    handle: PrometheusHandle,
+}
+
+impl ObservabilityGuard {
+    /// Where `/metrics` and `/healthz` are served (the bound address, so a
+    /// configured port 0 shows the port chosen).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The current exposition text, as `/metrics` serves it.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+
+    /// Stops the endpoint and the upkeep, waiting at most `deadline`.
+    /// Returns whether everything stopped in time.
+    pub async fn shutdown(mut self, deadline: Duration) -> bool {
+        let _ = self.stop.send(true);
+        let tasks = std::mem::take(&mut self.tasks);
+        let all = async {
+            for task in tasks {
+                let _ = task.await;
+            }
+        };
+        tokio::time::timeout(deadline, all).await.is_ok()
+    }
+}
+
+impl Drop for ObservabilityGuard {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// What `/healthz` reports.
+struct Health {
+    service: String,
+    version: String,
+    environment: Option<String>,
+    started: Instant,
+}
+
+/// Installs the metrics pipeline and starts the endpoint. Must run inside a
+/// Tokio runtime (multi-thread or current-thread).
+///
+/// # Errors
+/// [`InitError::Bind`] when the address is taken, [`InitError::NoRuntime`]
+/// outside a runtime, [`InitError::RecorderInstalled`] when called twice.
+/// Nothing global changes when binding fails.
+pub fn initialize_observability(
+    config: ObservabilityConfig,
+) -> Result<ObservabilityGuard, InitError> {
+    let ObservabilityConfig {
+        service_name,
+        service_version,
+        environment,
+        metrics_addr,
+        upkeep_interval,
+    } = config;
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
+    // Bind before touching anything global, so a taken port changes nothing.
+    let listener = match metrics_addr {
+        Some(addr) => Some(bind(addr)?),
+        None => None,
+    };
+    let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+
+    let mut builder = PrometheusBuilder::new();
+    for (name, buckets) in Catalogue::global().histogram_buckets() {
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
+            .expect("catalogue buckets are validated, non-empty");
+    }
+    let recorder = builder.build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderInstalled)?;
+    Catalogue::global().describe_all();
+    metrics::gauge!(
+        BUILD_INFO.name,
+        "version" => service_version.clone(),
+        "service" => service_name.clone()
+    )
+    .set(1.0);
+
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = vec![runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone()))];
+    if let Some(listener) = listener {
+        let health = Arc::new(Health {
+            service: service_name,
+            version: service_version,
+            environment,
+            started: Instant::now(),
+        });
+        let app = Router::new()
+            .route("/metrics", get(metrics_page))
+            .with_state(handle.clone())
+            .merge(
+                Router::new()
+                    .route("/healthz", get(healthz))
+                    .with_state(health),
+            );
+        let listener =
+            tokio::net::TcpListener::from_std(listener).map_err(|source| InitError::Bind {
+                setting: "metrics_addr",
+                addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()),
+                source,
+            })?;
+        let mut stopped = stopped;
+        tasks.push(runtime.spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            // A failing endpoint must not take the application down.
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        }));
+    }
+    Ok(ObservabilityGuard {
+        stop,
+        tasks,
+        metrics_addr,
+        handle,
+    })
+}
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, InitError> {
+    let bind_error = |source| InitError::Bind {
+        setting: "metrics_addr",
+        addr,
+        source,
+    };
+    let listener = TcpListener::bind(addr).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    Ok(listener)
+}
+
+/// Drains histogram buffers periodically, as the exporter requires.
+async fn upkeep(handle: PrometheusHandle, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => handle.run_upkeep(),
+            _ = stopped.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+async fn metrics_page(State(handle): State<PrometheusHandle>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle.render(),
+    )
+}
+
+async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    let body = serde_json::json!({
+        "status": "ok",
+        "service": health.service,
+        "version": health.version,
+        "environment": health.environment,
+        "uptime_seconds": health.started.elapsed().as_secs_f64(),
+        "metrics": { "exporter": "prometheus", "status": "up" },
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+}

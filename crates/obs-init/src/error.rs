@@ -1,0 +1,39 @@
+//! Initialisation errors: each names the setting, the value and the fix.
+
+/// Why observability could not be initialised.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// A setting has a value that cannot be used.
+    #[error("invalid setting `{setting}` = {value:?}: {fix}")]
+    InvalidSetting {
+        /// The setting (builder method or environment variable).
+        setting: &'static str,
+        /// The rejected value.
+        value: String,
+        /// What to use instead.
+        fix: &'static str,
+    },
+    /// The metrics endpoint's address cannot be bound.
+    #[error(
+        "cannot listen on `{setting}` = {addr}: {source}; choose a free address (e.g. 127.0.0.1:0 for any free port) or stop what uses it"
+    )]
+    Bind {
+        /// The setting that gave the address.
+        setting: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// Initialisation needs a Tokio runtime (it spawns the endpoint).
+    #[error(
+        "initialize_observability must be called inside a Tokio runtime (it spawns the metrics endpoint): call it from async code or within Runtime::enter"
+    )]
+    NoRuntime,
+    /// A `metrics` recorder is already installed in this process.
+    #[error(
+        "a metrics recorder is already installed in this process: initialize observability once, at start-up"
+    )]
+    RecorderInstalled,
+}

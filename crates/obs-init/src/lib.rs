@@ -1,0 +1,30 @@
+//! One-call observability setup.
+//!
+//! [`initialize_observability`] installs the Prometheus recorder with the
+//! catalogue's histogram buckets and `# HELP`/`# TYPE` lines, runs the
+//! exporter's upkeep, serves `/metrics` and `/healthz` (127.0.0.1:9464 by
+//! default), sets `tta_build_info`, and returns an [`ObservabilityGuard`] that
+//! stops everything within a deadline.
+//!
+//! ```no_run
+//! use tta_obs_init::{ObservabilityConfig, initialize_observability};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = ObservabilityConfig::builder("checkout").service_version("1.4.2").build()?;
+//! let guard = initialize_observability(config)?;
+//! // ... run the service; http://127.0.0.1:9464/metrics is being served ...
+//! guard.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Traces (OTLP, stdout), resource detection, the `tracing` bridge and the
+//! Pushgateway mode are not here yet.
+#![forbid(unsafe_code)]
+
+mod config;
+mod endpoint;
+mod error;
+
+pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};
+pub use endpoint::{ObservabilityGuard, initialize_observability};
+pub use error::InitError;

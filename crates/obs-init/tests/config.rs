@@ -1,0 +1,119 @@
+//! Invalid configuration fails at start, naming the setting and the fix.
+
+use std::collections::HashMap;
+
+use tta_obs_init::{InitError, ObservabilityConfig, initialize_observability};
+
+fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name| map.get(name).cloned()
+}
+
+fn invalid(err: InitError) -> (&'static str, String, String) {
+    let message = err.to_string();
+    match err {
+        InitError::InvalidSetting { setting, value, .. } => (setting, value, message),
+        other => panic!("expected an invalid setting, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_malformed_metrics_address_names_the_setting() {
+    let (setting, value, message) = invalid(
+        ObservabilityConfig::builder("svc")
+            .metrics_addr("localhost:9464x")
+            .build()
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (setting, value.as_str()),
+        ("metrics_addr", "localhost:9464x")
+    );
+    assert!(
+        message.contains("127.0.0.1:9464"),
+        "the fix is in the message: {message}"
+    );
+
+    let (setting, _, _) = invalid(
+        ObservabilityConfig::from_vars(vars(&[("TTA_METRICS_ADDR", "nine")]), Some("svc"))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        setting, "TTA_METRICS_ADDR",
+        "from the environment, the variable is named"
+    );
+}
+
+#[test]
+fn a_missing_service_name_and_a_too_short_upkeep_are_refused() {
+    let (setting, _, _) = invalid(ObservabilityConfig::from_vars(vars(&[]), None).unwrap_err());
+    assert_eq!(setting, "OTEL_SERVICE_NAME");
+    let (setting, _, _) = invalid(ObservabilityConfig::builder(" ").build().unwrap_err());
+    assert_eq!(setting, "service_name");
+    let (setting, value, _) = invalid(
+        ObservabilityConfig::builder("svc")
+            .upkeep_interval(std::time::Duration::from_millis(1))
+            .build()
+            .unwrap_err(),
+    );
+    assert_eq!((setting, value.as_str()), ("upkeep_interval", "1ms"));
+}
+
+#[test]
+fn the_environment_configures_the_service() {
+    let config = ObservabilityConfig::from_vars(
+        vars(&[
+            ("OTEL_SERVICE_NAME", "orders"),
+            ("TTA_METRICS_ADDR", "0.0.0.0:9500"),
+        ]),
+        Some("fallback"),
+    )
+    .unwrap();
+    assert_eq!(config.service_name(), "orders");
+    assert_eq!(config.metrics_addr().unwrap().to_string(), "0.0.0.0:9500");
+    let off =
+        ObservabilityConfig::from_vars(vars(&[("TTA_METRICS_ADDR", "off")]), Some("svc")).unwrap();
+    assert_eq!(off.metrics_addr(), None);
+    let default = ObservabilityConfig::builder("svc").build().unwrap();
+    assert_eq!(
+        default.metrics_addr().unwrap().to_string(),
+        "127.0.0.1:9464",
+        "loopback by default"
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_fails_before_anything_global_changes() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let config = ObservabilityConfig::builder("svc")
+        .metrics_addr(addr.to_string())
+        .build()
+        .unwrap();
+    let err = initialize_observability(config).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            InitError::Bind {
+                setting: "metrics_addr",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&addr.to_string()), "{err}");
+}
+
+#[test]
+fn initialising_outside_a_runtime_says_how_to_fix_it() {
+    let config = ObservabilityConfig::builder("svc")
+        .without_metrics_endpoint()
+        .build()
+        .unwrap();
+    let err = initialize_observability(config).unwrap_err();
+    assert!(matches!(err, InitError::NoRuntime));
+    assert!(err.to_string().contains("Tokio runtime"));
+}
