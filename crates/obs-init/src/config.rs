@@ -2,7 +2,9 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use crate::InitError;
+use opentelemetry_sdk::trace::Sampler;
+
+use crate::{InitError, TracesExporter, traces};
 
 /// The default address of the Prometheus endpoint: loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -15,6 +17,8 @@ pub struct ObservabilityConfig {
     pub(crate) environment: Option<String>,
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) upkeep_interval: Duration,
+    pub(crate) traces: TracesExporter,
+    pub(crate) sampler: Sampler,
 }
 
 impl ObservabilityConfig {
@@ -29,13 +33,20 @@ impl ObservabilityConfig {
             metrics_addr: Some(DEFAULT_METRICS_ADDR.to_owned()),
             upkeep_interval: Duration::from_secs(5),
             metrics_setting: "metrics_addr",
+            traces: TracesExporter::default(),
+            sampler: None,
+            sampler_arg: None,
         }
     }
 
     /// The configuration from the environment:
     /// `OTEL_SERVICE_NAME` (required unless `default_service` is given),
-    /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, and `TTA_METRICS_ADDR`
-    /// (`off` disables the endpoint; `0.0.0.0:9464` for containers).
+    /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off`
+    /// disables the endpoint; `0.0.0.0:9464` for containers),
+    /// `OTEL_TRACES_EXPORTER` (`console` or `none`) and
+    /// `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`. OTLP export is not
+    /// built yet: `OTEL_TRACES_EXPORTER=otlp` or an
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is refused with an error saying so.
     ///
     /// # Errors
     /// An [`InitError::InvalidSetting`] naming the variable.
@@ -69,6 +80,37 @@ impl ObservabilityConfig {
         if let Some(environment) = var("TTA_ENVIRONMENT") {
             builder = builder.environment(environment);
         }
+        for otlp_var in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        ] {
+            if let Some(value) = var(otlp_var) {
+                return Err(InitError::InvalidSetting {
+                    setting: if otlp_var == "OTEL_EXPORTER_OTLP_ENDPOINT" {
+                        "OTEL_EXPORTER_OTLP_ENDPOINT"
+                    } else {
+                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+                    },
+                    value,
+                    fix: "OTLP export is not available in this version yet: unset it (spans go to stdout)",
+                });
+            }
+        }
+        if let Some(exporter) = var("OTEL_TRACES_EXPORTER") {
+            builder = builder.traces_exporter(match exporter.trim() {
+                "console" => TracesExporter::Summary,
+                "none" => TracesExporter::None,
+                _ => {
+                    return Err(InitError::InvalidSetting {
+                        setting: "OTEL_TRACES_EXPORTER",
+                        value: exporter,
+                        fix: "use console or none (OTLP export is not available in this version yet)",
+                    });
+                }
+            });
+        }
+        builder.sampler = var("OTEL_TRACES_SAMPLER");
+        builder.sampler_arg = var("OTEL_TRACES_SAMPLER_ARG");
         if let Some(addr) = var("TTA_METRICS_ADDR") {
             builder.metrics_addr = (addr != "off").then_some(addr);
             builder.metrics_setting = "TTA_METRICS_ADDR";
@@ -97,6 +139,9 @@ pub struct ObservabilityConfigBuilder {
     metrics_addr: Option<String>,
     upkeep_interval: Duration,
     metrics_setting: &'static str,
+    traces: TracesExporter,
+    sampler: Option<String>,
+    sampler_arg: Option<String>,
 }
 
 impl ObservabilityConfigBuilder {
@@ -117,6 +162,20 @@ impl ObservabilityConfigBuilder {
     pub fn metrics_addr(mut self, addr: impl Into<String>) -> Self {
         self.metrics_addr = Some(addr.into());
         self.metrics_setting = "metrics_addr";
+        self
+    }
+
+    /// Where spans go (default: a one-line summary per trace on stdout).
+    pub fn traces_exporter(mut self, exporter: TracesExporter) -> Self {
+        self.traces = exporter;
+        self
+    }
+
+    /// The sampler, by its `OTEL_TRACES_SAMPLER` name and argument
+    /// (default `parentbased_always_on`).
+    pub fn sampler(mut self, name: impl Into<String>, arg: Option<String>) -> Self {
+        self.sampler = Some(name.into());
+        self.sampler_arg = arg;
         self
     }
 
@@ -160,12 +219,15 @@ impl ObservabilityConfigBuilder {
                 fix: "use at least 100ms",
             });
         }
+        let sampler = traces::sampler(self.sampler.as_deref(), self.sampler_arg.as_deref())?;
         Ok(ObservabilityConfig {
             service_name: self.service_name,
             service_version: self.service_version.unwrap_or_else(|| "unknown".to_owned()),
             environment: self.environment,
             metrics_addr,
             upkeep_interval: self.upkeep_interval,
+            traces: self.traces,
+            sampler,
         })
     }
 }

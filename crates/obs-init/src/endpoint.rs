@@ -8,6 +8,7 @@ use std::{
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::{sync::watch, task::JoinHandle};
 use tta_primitives_obs::catalogue::{BUILD_INFO, Catalogue};
 
@@ -22,6 +23,7 @@ pub struct ObservabilityGuard {
     tasks: Vec<JoinHandle<()>>,
     metrics_addr: Option<SocketAddr>,
     handle: PrometheusHandle,
+    provider: Option<SdkTracerProvider>,
 }
 
 impl ObservabilityGuard {
@@ -36,23 +38,42 @@ impl ObservabilityGuard {
         self.handle.render()
     }
 
-    /// Stops the endpoint and the upkeep, waiting at most `deadline`.
-    /// Returns whether everything stopped in time.
+    /// Flushes and stops the trace pipeline, the endpoint and the upkeep,
+    /// waiting at most `deadline` on any runtime flavour. Returns whether
+    /// everything stopped in time.
     pub async fn shutdown(mut self, deadline: Duration) -> bool {
         let _ = self.stop.send(true);
         let tasks = std::mem::take(&mut self.tasks);
+        let provider = self.provider.take();
         let all = async {
             for task in tasks {
                 let _ = task.await;
+            }
+            // The SDK's shutdown blocks: keep it off the runtime's threads.
+            if let Some(provider) = provider {
+                let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
             }
         };
         tokio::time::timeout(deadline, all).await.is_ok()
     }
 }
 
+/// How long dropping the guard waits for the trace pipeline's final flush.
+const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(2);
+
 impl Drop for ObservabilityGuard {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        if let Some(provider) = self.provider.take() {
+            // The SDK's shutdown blocks and may wait on a slow exporter: run
+            // it on its own thread and wait a bounded time.
+            let (done, finished) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = provider.shutdown();
+                let _ = done.send(());
+            });
+            let _ = finished.recv_timeout(DROP_FLUSH_DEADLINE);
+        }
     }
 }
 
@@ -80,6 +101,8 @@ pub fn initialize_observability(
         environment,
         metrics_addr,
         upkeep_interval,
+        traces,
+        sampler,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
@@ -105,6 +128,12 @@ pub fn initialize_observability(
         "service" => service_name.clone()
     )
     .set(1.0);
+
+    let provider = crate::traces::install(
+        traces,
+        sampler,
+        crate::traces::resource(&service_name, &service_version, environment.as_deref()),
+    );
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone()))];
@@ -145,6 +174,7 @@ pub fn initialize_observability(
         tasks,
         metrics_addr,
         handle,
+        provider: Some(provider),
     })
 }
 

@@ -117,3 +117,67 @@ fn initialising_outside_a_runtime_says_how_to_fix_it() {
     assert!(matches!(err, InitError::NoRuntime));
     assert!(err.to_string().contains("Tokio runtime"));
 }
+
+#[test]
+fn samplers_follow_the_specification_and_bad_ones_are_named() {
+    for name in [
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+    ] {
+        ObservabilityConfig::from_vars(
+            vars(&[
+                ("OTEL_TRACES_SAMPLER", name),
+                ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+            ]),
+            Some("svc"),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let (setting, value, message) = invalid(
+        ObservabilityConfig::from_vars(vars(&[("OTEL_TRACES_SAMPLER", "sometimes")]), Some("svc"))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (setting, value.as_str()),
+        ("OTEL_TRACES_SAMPLER", "sometimes")
+    );
+    assert!(message.contains("parentbased_traceidratio"), "{message}");
+    for arg in ["1.5", "-0.1", "half"] {
+        let (setting, value, _) = invalid(
+            ObservabilityConfig::from_vars(
+                vars(&[
+                    ("OTEL_TRACES_SAMPLER", "traceidratio"),
+                    ("OTEL_TRACES_SAMPLER_ARG", arg),
+                ]),
+                Some("svc"),
+            )
+            .unwrap_err(),
+        );
+        assert_eq!((setting, value.as_str()), ("OTEL_TRACES_SAMPLER_ARG", arg));
+    }
+}
+
+#[test]
+fn unknown_exporters_and_otlp_settings_are_refused_with_a_reason() {
+    let (setting, _, _) = invalid(
+        ObservabilityConfig::from_vars(vars(&[("OTEL_TRACES_EXPORTER", "zipkin")]), Some("svc"))
+            .unwrap_err(),
+    );
+    assert_eq!(setting, "OTEL_TRACES_EXPORTER");
+    let (setting, value, message) = invalid(
+        ObservabilityConfig::from_vars(
+            vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]),
+            Some("svc"),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(
+        (setting, value.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    );
+    assert!(message.contains("not available"), "{message}");
+}

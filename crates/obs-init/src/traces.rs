@@ -1,0 +1,139 @@
+//! The trace pipeline: sampler, exporter, global tracer provider.
+
+use std::{fmt::Write as _, io::Write as _, time::Duration};
+
+use opentelemetry::{
+    KeyValue,
+    trace::{SpanId, Status},
+};
+use opentelemetry_sdk::{
+    Resource,
+    error::OTelSdkResult,
+    propagation::{BaggagePropagator, TraceContextPropagator},
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter},
+};
+
+use crate::InitError;
+
+/// Where spans go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TracesExporter {
+    /// Nowhere: spans are still created (so contexts propagate), not exported.
+    None,
+    /// One line per finished workflow or request on stdout (development).
+    #[default]
+    Summary,
+}
+
+/// Parses `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (the values the
+/// OpenTelemetry specification lists, except the remote Jaeger sampler).
+///
+/// # Errors
+/// An [`InitError::InvalidSetting`] naming the variable.
+pub(crate) fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, InitError> {
+    let ratio = || -> Result<f64, InitError> {
+        let Some(arg) = arg else { return Ok(1.0) };
+        match arg.trim().parse::<f64>() {
+            Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+            _ => Err(InitError::InvalidSetting {
+                setting: "OTEL_TRACES_SAMPLER_ARG",
+                value: arg.to_owned(),
+                fix: "use a sampling ratio between 0 and 1, e.g. 0.1",
+            }),
+        }
+    };
+    Ok(
+        match name.map(str::trim).unwrap_or("parentbased_always_on") {
+            "always_on" => Sampler::AlwaysOn,
+            "always_off" => Sampler::AlwaysOff,
+            "traceidratio" => Sampler::TraceIdRatioBased(ratio()?),
+            "parentbased_always_on" => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+            "parentbased_always_off" => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+            "parentbased_traceidratio" => {
+                Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio()?)))
+            }
+            other => {
+                return Err(InitError::InvalidSetting {
+                    setting: "OTEL_TRACES_SAMPLER",
+                    value: other.to_owned(),
+                    fix: "use always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+                });
+            }
+        },
+    )
+}
+
+/// Builds the tracer provider, installs it and the W3C propagators globally.
+pub(crate) fn install(
+    exporter: TracesExporter,
+    sampler: Sampler,
+    resource: Resource,
+) -> SdkTracerProvider {
+    let mut builder = SdkTracerProvider::builder()
+        .with_sampler(sampler)
+        .with_resource(resource);
+    if exporter == TracesExporter::Summary {
+        builder = builder.with_span_processor(BatchSpanProcessor::builder(SummaryExporter).build());
+    }
+    let provider = builder.build();
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry::propagation::TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ]),
+    );
+    provider
+}
+
+/// The service's resource attributes.
+pub(crate) fn resource(service: &str, version: &str, environment: Option<&str>) -> Resource {
+    let mut attributes = vec![
+        KeyValue::new("service.name", service.to_owned()),
+        KeyValue::new("service.version", version.to_owned()),
+    ];
+    if let Some(environment) = environment {
+        attributes.push(KeyValue::new(
+            "deployment.environment.name",
+            environment.to_owned(),
+        ));
+    }
+    Resource::builder().with_attributes(attributes).build()
+}
+
+/// Prints one line per root span: the trace id, name, duration, status.
+#[derive(Debug)]
+struct SummaryExporter;
+
+impl SpanExporter for SummaryExporter {
+    fn export(
+        &self,
+        batch: Vec<SpanData>,
+    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        let mut out = String::new();
+        for span in batch
+            .iter()
+            .filter(|s| s.parent_span_id == SpanId::INVALID || s.parent_span_is_remote)
+        {
+            let millis = span
+                .end_time
+                .duration_since(span.start_time)
+                .unwrap_or(Duration::ZERO)
+                .as_secs_f64()
+                * 1000.0;
+            let status = match &span.status {
+                Status::Error { description } => format!("error: {description}"),
+                _ => "ok".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "trace {} {} {millis:.1} ms {status}",
+                span.span_context.trace_id(),
+                span.name
+            );
+        }
+        // Never fail the pipeline because stdout is closed.
+        let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        std::future::ready(Ok(()))
+    }
+}
