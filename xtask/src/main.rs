@@ -27,8 +27,13 @@ enum Cmd {
     Ci,
     /// Install what the tests need when it is missing, and nothing else.
     Setup,
-    /// Run the composed example workflow of primitives-core.
-    Demo,
+    /// Run the demo service with its telemetry (arguments after `--` go to
+    /// it, e.g. `cargo xtask demo -- --rate 50`).
+    Demo {
+        /// Arguments for the demo service (`--listen`, `--rate`, `--duration`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// One step of a command: a program and its arguments, with extra env vars.
@@ -79,19 +84,6 @@ const CI_STEPS: &[Step] = &[
     },
 ];
 
-const DEMO_STEPS: &[Step] = &[Step {
-    label: "demo",
-    program: "cargo",
-    args: &[
-        "run",
-        "--package",
-        "tta-primitives-core",
-        "--example",
-        "order_pipeline",
-    ],
-    env: &[],
-}];
-
 fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
     for step in steps {
         eprintln!(
@@ -119,12 +111,26 @@ fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
     Ok(())
 }
 
+/// Runs the demo service in the foreground (Ctrl-C stops it).
+fn demo(args: &[String]) -> Result<(), String> {
+    let status = Command::new("cargo")
+        .args(["run", "--quiet", "--package", "tta-demo", "--"])
+        .args(args)
+        .status()
+        .map_err(|e| format!("demo: could not start cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("demo failed ({status})"))
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Ci => setup::test_tools().and_then(|env| run(CI_STEPS, &env)),
         Cmd::Setup => setup::test_tools().map(|_| ()),
-        Cmd::Demo => run(DEMO_STEPS, &[]),
+        Cmd::Demo { args } => demo(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -125,9 +125,16 @@ impl SpanExporter for SummaryExporter {
                 Status::Error { description } => format!("error: {description}"),
                 _ => "ok".to_owned(),
             };
+            let kind = match span.span_kind {
+                opentelemetry::trace::SpanKind::Server => "server",
+                opentelemetry::trace::SpanKind::Client => "client",
+                opentelemetry::trace::SpanKind::Producer => "producer",
+                opentelemetry::trace::SpanKind::Consumer => "consumer",
+                opentelemetry::trace::SpanKind::Internal => "internal",
+            };
             let _ = writeln!(
                 out,
-                "trace {} {} {millis:.1} ms {status}",
+                "trace {} {kind} {} {millis:.1} ms {status}",
                 span.span_context.trace_id(),
                 span.name
             );

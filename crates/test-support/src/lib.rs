@@ -1,0 +1,207 @@
+//! Test-only helpers shared by the end-to-end tests: a real Prometheus server
+//! (Debian package `prometheus`), `promtool`, and HTTP polling. Tools that are
+//! missing fail the test with the command that installs them.
+#![forbid(unsafe_code)]
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+
+/// The path of a tool from the Debian package `prometheus`.
+///
+/// # Panics
+/// When it is not installed, with the command that installs it.
+pub fn prometheus_tool(name: &str) -> PathBuf {
+    let path = PathBuf::from("/usr/bin").join(name);
+    assert!(
+        path.exists(),
+        "`{name}` is missing: install the Debian package `prometheus` (apt-get install prometheus), \
+         or run `cargo xtask ci`, which installs it"
+    );
+    path
+}
+
+/// `GET url`: the status and the body (panics on a transport error).
+pub async fn get(url: &str) -> (u16, String) {
+    try_get(url)
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// `GET url`: the status and the body, or the transport error.
+pub async fn try_get(url: &str) -> Result<(u16, String), String> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let uri = url.parse().map_err(|e| format!("{e}"))?;
+    let resp = client.get(uri).await.map_err(|e| format!("{e}"))?;
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("{e}"))?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// Polls `check` every 200 ms until it returns `Some`.
+///
+/// # Panics
+/// After `within`, naming `what` was awaited.
+pub async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs `promtool check metrics` on exposition text; returns its findings
+/// (empty when it has nothing to say).
+pub fn promtool_check_metrics(text: &str) -> String {
+    let mut promtool = Command::new(prometheus_tool("promtool"))
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool starts");
+    std::io::Write::write_all(
+        &mut promtool.stdin.take().expect("piped stdin"),
+        text.as_bytes(),
+    )
+    .expect("promtool reads");
+    let out = promtool.wait_with_output().expect("promtool ends");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        report.trim().to_owned()
+    } else {
+        format!("exit {}: {report}", out.status)
+    }
+}
+
+/// A Prometheus server on a free 127.0.0.1 port, scraping `targets` every
+/// second; killed (and its data removed) when dropped.
+pub struct Prometheus {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts Prometheus and waits until it is ready.
+    pub async fn start(job: &str, targets: &[SocketAddr]) -> Self {
+        let dir = std::env::temp_dir().join(format!("tta-prometheus-{}-{job}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let config = dir.join("prometheus.yml");
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+        .expect("the configuration is written");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(prometheus_tool("prometheus"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts");
+        let prometheus = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            dir,
+        };
+        let ready = format!("{}/-/ready", prometheus.url);
+        eventually(
+            "Prometheus to be ready",
+            Duration::from_secs(60),
+            || async { matches!(try_get(&ready).await, Ok((200, _))).then_some(()) },
+        )
+        .await;
+        prometheus
+    }
+
+    /// The series of an instant query's result.
+    pub async fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let (status, body) = get(&format!("{}/api/v1/query?query={encoded}", self.url)).await;
+        assert_eq!(status, 200, "query {promql}: {body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("Prometheus answers JSON");
+        json["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until `promql` returns at least one series; returns them.
+    pub async fn wait_for(&self, promql: &str) -> Vec<serde_json::Value> {
+        eventually(
+            &format!("data for {promql}"),
+            Duration::from_secs(60),
+            || async {
+                let result = self.query(promql).await;
+                (!result.is_empty()).then_some(result)
+            },
+        )
+        .await
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The value of a query result's first series, as a number.
+pub fn first_value(result: &[serde_json::Value]) -> f64 {
+    result
+        .first()
+        .and_then(|s| s["value"][1].as_str())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
