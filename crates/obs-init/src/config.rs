@@ -4,7 +4,11 @@ use std::{net::SocketAddr, time::Duration};
 
 use opentelemetry_sdk::trace::Sampler;
 
-use crate::{InitError, TracesExporter, traces};
+use crate::{
+    InitError, TracesExporter,
+    otlp::{self, OtlpSettings},
+    traces,
+};
 
 /// The default address of the Prometheus endpoint: loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
@@ -18,6 +22,7 @@ pub struct ObservabilityConfig {
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) upkeep_interval: Duration,
     pub(crate) traces: TracesExporter,
+    pub(crate) otlp: Option<OtlpSettings>,
     pub(crate) sampler: Sampler,
 }
 
@@ -34,6 +39,7 @@ impl ObservabilityConfig {
             upkeep_interval: Duration::from_secs(5),
             metrics_setting: "metrics_addr",
             traces: TracesExporter::default(),
+            otlp: None,
             sampler: None,
             sampler_arg: None,
         }
@@ -43,10 +49,10 @@ impl ObservabilityConfig {
     /// `OTEL_SERVICE_NAME` (required unless `default_service` is given),
     /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off`
     /// disables the endpoint; `0.0.0.0:9464` for containers),
-    /// `OTEL_TRACES_EXPORTER` (`console` or `none`) and
-    /// `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`. OTLP export is not
-    /// built yet: `OTEL_TRACES_EXPORTER=otlp` or an
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` is refused with an error saying so.
+    /// `OTEL_TRACES_EXPORTER` (`otlp`, `console` or `none`; `otlp` when an
+    /// endpoint is set), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_PROTOCOL`
+    /// (`http/protobuf`; gRPC is not available yet), `_HEADERS`, `_TIMEOUT`,
+    /// `_COMPRESSION`, and `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
     ///
     /// # Errors
     /// An [`InitError::InvalidSetting`] naming the variable.
@@ -80,35 +86,115 @@ impl ObservabilityConfig {
         if let Some(environment) = var("TTA_ENVIRONMENT") {
             builder = builder.environment(environment);
         }
-        for otlp_var in [
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        ] {
-            if let Some(value) = var(otlp_var) {
+        let traces_or_all = |traces: &str, all: &str| var(traces).or_else(|| var(all));
+        let mut otlp = otlp::endpoint_from_env(
+            var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+            var("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        )?;
+        let exporter = match var("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
+            None if otlp.is_some() => TracesExporter::Otlp,
+            None | Some("console") => TracesExporter::Summary,
+            Some("none") => TracesExporter::None,
+            Some("otlp") => {
+                if otlp.is_none() {
+                    // The specification's default endpoint.
+                    otlp = Some(OtlpSettings::new(
+                        "OTEL_EXPORTER_OTLP_ENDPOINT",
+                        "http://localhost:4318/v1/traces",
+                    )?);
+                }
+                TracesExporter::Otlp
+            }
+            Some(other) => {
                 return Err(InitError::InvalidSetting {
-                    setting: if otlp_var == "OTEL_EXPORTER_OTLP_ENDPOINT" {
-                        "OTEL_EXPORTER_OTLP_ENDPOINT"
-                    } else {
-                        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-                    },
-                    value,
-                    fix: "OTLP export is not available in this version yet: unset it (spans go to stdout)",
+                    setting: "OTEL_TRACES_EXPORTER",
+                    value: other.to_owned(),
+                    fix: "use otlp, console or none",
                 });
             }
-        }
-        if let Some(exporter) = var("OTEL_TRACES_EXPORTER") {
-            builder = builder.traces_exporter(match exporter.trim() {
-                "console" => TracesExporter::Summary,
-                "none" => TracesExporter::None,
-                _ => {
+        };
+        if let Some(settings) = &mut otlp {
+            let which = |traces: &'static str, all: &'static str| {
+                if var(traces).is_some() { traces } else { all }
+            };
+            let protocol_var = which(
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            );
+            match traces_or_all(
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            )
+            .as_deref()
+            {
+                None | Some("http/protobuf") => {}
+                Some("grpc") => {
                     return Err(InitError::InvalidSetting {
-                        setting: "OTEL_TRACES_EXPORTER",
-                        value: exporter,
-                        fix: "use console or none (OTLP export is not available in this version yet)",
+                        setting: protocol_var,
+                        value: "grpc".into(),
+                        fix: "OTLP over gRPC is not available in this version yet: use http/protobuf (port 4318)",
                     });
                 }
-            });
+                Some(other) => {
+                    return Err(InitError::InvalidSetting {
+                        setting: protocol_var,
+                        value: other.to_owned(),
+                        fix: "use http/protobuf",
+                    });
+                }
+            }
+            let headers_var = which(
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            );
+            if let Some(raw) = traces_or_all(
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            ) {
+                settings.headers = otlp::parse_headers(headers_var, &raw)?;
+            }
+            let timeout_var = which(
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            );
+            if let Some(raw) = traces_or_all(
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ) {
+                settings.timeout = match raw.trim().parse::<u64>() {
+                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
+                    _ => {
+                        return Err(InitError::InvalidSetting {
+                            setting: timeout_var,
+                            value: raw,
+                            fix: "use a positive number of milliseconds, e.g. 10000",
+                        });
+                    }
+                };
+            }
+            let compression_var = which(
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            );
+            if let Some(raw) = traces_or_all(
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ) {
+                settings.gzip = match raw.trim() {
+                    "gzip" => true,
+                    "none" => false,
+                    _ => {
+                        return Err(InitError::InvalidSetting {
+                            setting: compression_var,
+                            value: raw,
+                            fix: "use gzip or none",
+                        });
+                    }
+                };
+            }
         }
+        builder.traces = exporter;
+        builder.otlp = otlp;
         builder.sampler = var("OTEL_TRACES_SAMPLER");
         builder.sampler_arg = var("OTEL_TRACES_SAMPLER_ARG");
         if let Some(addr) = var("TTA_METRICS_ADDR") {
@@ -121,6 +207,16 @@ impl ObservabilityConfig {
     /// The service's name.
     pub fn service_name(&self) -> &str {
         &self.service_name
+    }
+
+    /// Where spans go.
+    pub fn traces_exporter(&self) -> TracesExporter {
+        self.traces
+    }
+
+    /// The OTLP settings, when spans are exported over OTLP.
+    pub fn otlp(&self) -> Option<&OtlpSettings> {
+        self.otlp.as_ref()
     }
 
     /// The metrics endpoint's address (`None`: disabled).
@@ -140,6 +236,7 @@ pub struct ObservabilityConfigBuilder {
     upkeep_interval: Duration,
     metrics_setting: &'static str,
     traces: TracesExporter,
+    otlp: Option<OtlpSettings>,
     sampler: Option<String>,
     sampler_arg: Option<String>,
 }
@@ -169,6 +266,36 @@ impl ObservabilityConfigBuilder {
     pub fn traces_exporter(mut self, exporter: TracesExporter) -> Self {
         self.traces = exporter;
         self
+    }
+
+    /// Exports spans over OTLP/HTTP (protobuf) to `traces_url` (the full
+    /// URL, e.g. `http://127.0.0.1:4318/v1/traces`), with `headers` sent
+    /// with every export (never logged or shown).
+    ///
+    /// # Errors
+    /// An [`InitError::InvalidSetting`] for a URL that is not http(s) with a
+    /// host, or a header HTTP does not allow.
+    pub fn otlp_http(
+        mut self,
+        traces_url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, InitError> {
+        let mut settings = OtlpSettings::new("otlp_http", traces_url)?;
+        for (k, v) in headers {
+            let valid = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
+                && http::HeaderValue::from_str(v).is_ok();
+            if !valid {
+                return Err(InitError::InvalidSetting {
+                    setting: "otlp_http headers",
+                    value: format!("{k}=***"),
+                    fix: "use a valid HTTP header name and a visible-ASCII value",
+                });
+            }
+            settings.headers.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        self.traces = TracesExporter::Otlp;
+        self.otlp = Some(settings);
+        Ok(self)
     }
 
     /// The sampler, by its `OTEL_TRACES_SAMPLER` name and argument
@@ -220,6 +347,13 @@ impl ObservabilityConfigBuilder {
             });
         }
         let sampler = traces::sampler(self.sampler.as_deref(), self.sampler_arg.as_deref())?;
+        if self.traces == TracesExporter::Otlp && self.otlp.is_none() {
+            return Err(InitError::InvalidSetting {
+                setting: "traces_exporter",
+                value: "Otlp".into(),
+                fix: "configure the endpoint with otlp_http(url, headers)",
+            });
+        }
         Ok(ObservabilityConfig {
             service_name: self.service_name,
             service_version: self.service_version.unwrap_or_else(|| "unknown".to_owned()),
@@ -227,6 +361,7 @@ impl ObservabilityConfigBuilder {
             metrics_addr,
             upkeep_interval: self.upkeep_interval,
             traces: self.traces,
+            otlp: self.otlp,
             sampler,
         })
     }

@@ -102,6 +102,7 @@ pub fn initialize_observability(
         metrics_addr,
         upkeep_interval,
         traces,
+        otlp,
         sampler,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
@@ -131,9 +132,10 @@ pub fn initialize_observability(
 
     let provider = crate::traces::install(
         traces,
+        otlp.as_ref(),
         sampler,
         crate::traces::resource(&service_name, &service_version, environment.as_deref()),
-    );
+    )?;
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone()))];

@@ -19,16 +19,20 @@
 //!
 //! Traces: the global tracer provider (with the W3C trace-context and baggage
 //! propagators) samples as `OTEL_TRACES_SAMPLER` says and prints one line per
-//! trace on stdout, or exports nothing. OTLP export, resource detection, the
-//! `tracing` bridge and the Pushgateway mode are not here yet.
+//! trace on stdout, exports over OTLP/HTTP (protobuf), or exports nothing.
+//! OTLP over gRPC, resource detection beyond the service's name, version and
+//! environment, the `tracing` bridge and the Pushgateway mode are not here
+//! yet.
 #![forbid(unsafe_code)]
 
 mod config;
 mod endpoint;
 mod error;
+mod otlp;
 mod traces;
 
 pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};
 pub use endpoint::{ObservabilityGuard, initialize_observability};
 pub use error::InitError;
+pub use otlp::OtlpSettings;
 pub use traces::TracesExporter;

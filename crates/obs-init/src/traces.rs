@@ -13,7 +13,7 @@ use opentelemetry_sdk::{
     trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter},
 };
 
-use crate::InitError;
+use crate::{InitError, otlp::OtlpSettings};
 
 /// Where spans go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,6 +23,9 @@ pub enum TracesExporter {
     /// One line per finished workflow or request on stdout (development).
     #[default]
     Summary,
+    /// OTLP over HTTP/protobuf (see
+    /// [`otlp_http`](crate::ObservabilityConfigBuilder::otlp_http)).
+    Otlp,
 }
 
 /// Parses `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (the values the
@@ -66,14 +69,23 @@ pub(crate) fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, 
 /// Builds the tracer provider, installs it and the W3C propagators globally.
 pub(crate) fn install(
     exporter: TracesExporter,
+    otlp: Option<&OtlpSettings>,
     sampler: Sampler,
     resource: Resource,
-) -> SdkTracerProvider {
+) -> Result<SdkTracerProvider, InitError> {
     let mut builder = SdkTracerProvider::builder()
         .with_sampler(sampler)
         .with_resource(resource);
-    if exporter == TracesExporter::Summary {
-        builder = builder.with_span_processor(BatchSpanProcessor::builder(SummaryExporter).build());
+    match (exporter, otlp) {
+        (TracesExporter::Summary, _) => {
+            builder =
+                builder.with_span_processor(BatchSpanProcessor::builder(SummaryExporter).build());
+        }
+        (TracesExporter::Otlp, Some(settings)) => {
+            builder = builder
+                .with_span_processor(BatchSpanProcessor::builder(otlp_http(settings)?).build());
+        }
+        _ => {}
     }
     let provider = builder.build();
     opentelemetry::global::set_tracer_provider(provider.clone());
@@ -83,7 +95,28 @@ pub(crate) fn install(
             Box::new(BaggagePropagator::new()),
         ]),
     );
-    provider
+    Ok(provider)
+}
+
+/// The OTLP/HTTP exporter. It uses the blocking HTTP client: the batch
+/// processor exports from its own thread, where an async client would need a
+/// runtime it does not have.
+fn otlp_http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
+    use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+    let headers = settings.headers.iter().cloned().collect();
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_endpoint(settings.endpoint.clone())
+        .with_headers(headers)
+        .with_timeout(settings.timeout);
+    if settings.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    builder.build().map_err(|_| InitError::InvalidSetting {
+        setting: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value: settings.endpoint.clone(),
+        fix: "check the OTLP endpoint, headers and compression settings",
+    })
 }
 
 /// The service's resource attributes.

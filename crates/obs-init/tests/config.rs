@@ -162,22 +162,108 @@ fn samplers_follow_the_specification_and_bad_ones_are_named() {
 }
 
 #[test]
-fn unknown_exporters_and_otlp_settings_are_refused_with_a_reason() {
-    let (setting, _, _) = invalid(
-        ObservabilityConfig::from_vars(vars(&[("OTEL_TRACES_EXPORTER", "zipkin")]), Some("svc"))
-            .unwrap_err(),
+fn otlp_settings_from_the_environment_are_checked_one_by_one() {
+    let with = |extra: &[(&str, &str)]| {
+        let mut pairs = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")];
+        pairs.extend_from_slice(extra);
+        ObservabilityConfig::from_vars(vars(&pairs), Some("svc"))
+    };
+    let ok = with(&[(
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "authorization=Bearer%20t0ken,x-tenant=acme",
+    )])
+    .unwrap();
+    let debug = format!("{ok:?}");
+    assert!(debug.contains("http://collector:4318/v1/traces"), "{debug}");
+    assert!(
+        !debug.contains("t0ken"),
+        "header values never show: {debug}"
     );
-    assert_eq!(setting, "OTEL_TRACES_EXPORTER");
+
+    // (extra variables, the setting named, the value shown)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "collector:4318",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector")],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "ftp://collector",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://")],
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")],
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            "http/xml",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")],
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "grpc",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")],
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+            "soon",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd")],
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+            "zstd",
+        ),
+        (
+            &[("OTEL_TRACES_EXPORTER", "zipkin")],
+            "OTEL_TRACES_EXPORTER",
+            "zipkin",
+        ),
+    ];
+    for (extra, setting, value) in cases {
+        let (got_setting, got_value, message) = invalid(with(extra).unwrap_err());
+        assert_eq!(
+            (got_setting, got_value.as_str()),
+            (*setting, *value),
+            "{message}"
+        );
+    }
+
+    // A malformed header list names the variable and shows no value.
     let (setting, value, message) = invalid(
-        ObservabilityConfig::from_vars(
-            vars(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")]),
-            Some("svc"),
-        )
+        with(&[(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "authorization=Bearer%20s3cret,broken",
+        )])
         .unwrap_err(),
     );
-    assert_eq!(
-        (setting, value.as_str()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
+    assert_eq!(setting, "OTEL_EXPORTER_OTLP_HEADERS");
+    assert!(
+        !value.contains("s3cret") && !message.contains("s3cret"),
+        "{message}"
     );
-    assert!(message.contains("not available"), "{message}");
+    assert!(value.contains("authorization=***"), "{value}");
+    let (_, _, message) =
+        invalid(with(&[("OTEL_EXPORTER_OTLP_HEADERS", "x-key=%ZZs3cret")]).unwrap_err());
+    assert!(!message.contains("s3cret"), "{message}");
+
+    // Builder: the same checks, the same redaction.
+    let err = ObservabilityConfig::builder("svc")
+        .otlp_http("not a url", &[])
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        InitError::InvalidSetting {
+            setting: "otlp_http",
+            ..
+        }
+    ));
+    let err = ObservabilityConfig::builder("svc")
+        .otlp_http("http://c:4318/v1/traces", &[("bad header", "s3cret")])
+        .unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 }

@@ -9,7 +9,7 @@ use std::{
 
 use clap::Parser;
 use tta_demo::{LoadStats, app, generate_load, quote_workflow};
-use tta_obs_init::{ObservabilityConfig, initialize_observability};
+use tta_obs_init::{ObservabilityConfig, TracesExporter, initialize_observability};
 
 #[derive(Parser)]
 #[command(about = "The tta demo service: workflows using every primitive, with metrics and traces")]
@@ -29,6 +29,13 @@ struct Args {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let config = ObservabilityConfig::from_env(Some("tta-demo"))?;
+    let traces = match (config.traces_exporter(), config.otlp()) {
+        (TracesExporter::Otlp, Some(otlp)) => {
+            format!("exported over OTLP/HTTP to {}", otlp.endpoint())
+        }
+        (TracesExporter::None, _) => "not exported (OTEL_TRACES_EXPORTER=none)".to_owned(),
+        _ => "one line per trace below".to_owned(),
+    };
     let guard = initialize_observability(config)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -74,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_or_else(String::new, |a| format!("http://{a}/healthz"));
     eprintln!(
         "tta demo: API http://{api}/quote (POST a number of items); metrics {metrics}; health {health}\n\
-         load generator: {} requests/s; traces: one line per trace below; Ctrl-C stops (with a final flush)",
+         load generator: {} requests/s; traces: {traces}; Ctrl-C stops (with a final flush)",
         args.rate
     );
 

@@ -1,0 +1,137 @@
+//! OTLP export settings: endpoint, headers, timeout, compression.
+
+use std::{fmt, time::Duration};
+
+use crate::InitError;
+
+/// Where and how spans are sent over OTLP/HTTP (protobuf).
+#[derive(Clone, PartialEq, Eq)]
+pub struct OtlpSettings {
+    pub(crate) endpoint: String,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) timeout: Duration,
+    pub(crate) gzip: bool,
+}
+
+impl fmt::Debug for OtlpSettings {
+    /// Header values may be credentials: only their names are shown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("OtlpSettings")
+            .field("endpoint", &self.endpoint)
+            .field("headers", &names)
+            .field("timeout", &self.timeout)
+            .field("gzip", &self.gzip)
+            .finish()
+    }
+}
+
+impl OtlpSettings {
+    /// Settings for `endpoint`, the full URL of the traces endpoint
+    /// (`http://collector:4318/v1/traces`).
+    ///
+    /// # Errors
+    /// An [`InitError::InvalidSetting`] naming `setting` when the URL is not
+    /// an `http`/`https` URL with a host.
+    pub(crate) fn new(setting: &'static str, endpoint: &str) -> Result<Self, InitError> {
+        validate_url(setting, endpoint)?;
+        Ok(Self {
+            endpoint: endpoint.to_owned(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(10),
+            gzip: false,
+        })
+    }
+
+    /// The URL spans are posted to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+}
+
+fn validate_url(setting: &'static str, url: &str) -> Result<(), InitError> {
+    let invalid = || InitError::InvalidSetting {
+        setting,
+        value: url.to_owned(),
+        fix: "use an http:// or https:// URL with a host, e.g. http://127.0.0.1:4318",
+    };
+    let uri: http::Uri = url.parse().map_err(|_| invalid())?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(()),
+        _ => Err(invalid()),
+    }
+}
+
+/// The traces URL from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: `/v1/traces` is appended).
+pub(crate) fn endpoint_from_env(
+    traces: Option<String>,
+    base: Option<String>,
+) -> Result<Option<OtlpSettings>, InitError> {
+    if let Some(url) = traces {
+        return OtlpSettings::new("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url).map(Some);
+    }
+    let Some(base) = base else { return Ok(None) };
+    validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?;
+    let url = format!("{}/v1/traces", base.trim_end_matches('/'));
+    OtlpSettings::new("OTEL_EXPORTER_OTLP_ENDPOINT", &url).map(Some)
+}
+
+/// Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by
+/// commas, values percent-decoded (W3C baggage format). Errors never show
+/// the values, which may be credentials.
+pub(crate) fn parse_headers(
+    setting: &'static str,
+    raw: &str,
+) -> Result<Vec<(String, String)>, InitError> {
+    let redacted = || {
+        raw.split(',')
+            .map(|pair| {
+                pair.split_once('=')
+                    .map_or("<malformed>", |(k, _)| k.trim())
+                    .to_owned()
+                    + "=***"
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut headers = Vec::new();
+    for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
+        let valid = pair.split_once('=').and_then(|(k, v)| {
+            let key = k.trim();
+            let value = percent_decode(v.trim())?;
+            let key_ok = !key.is_empty() && http::HeaderName::from_bytes(key.as_bytes()).is_ok();
+            let value_ok = http::HeaderValue::from_str(&value).is_ok();
+            (key_ok && value_ok).then(|| (key.to_owned(), value))
+        });
+        match valid {
+            Some(header) => headers.push(header),
+            None => {
+                return Err(InitError::InvalidSetting {
+                    setting,
+                    value: redacted(),
+                    fix: "use comma-separated key=value pairs with percent-encoded values, e.g. authorization=Basic%20abc,x-tenant=acme",
+                });
+            }
+        }
+    }
+    Ok(headers)
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}

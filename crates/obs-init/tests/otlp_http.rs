@@ -1,0 +1,138 @@
+//! Spans leave over OTLP/HTTP (protobuf), decoded here with the official
+//! protobuf definitions (`opentelemetry-proto`): one workflow execution is one
+//! trace, with the resource and the configured headers.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value::Value,
+};
+use prost::Message;
+use tower::ServiceExt;
+use tta_obs_init::{ObservabilityConfig, initialize_observability};
+use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_primitives_obs::InstrumentExt;
+
+type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+async fn receiver() -> (String, Received) {
+    let received = Received::default();
+    let app = Router::new()
+        .route(
+            "/v1/traces",
+            post(
+                |State(received): State<Received>, headers: HeaderMap, body: Bytes| async move {
+                    received.lock().unwrap().push((headers, body));
+                    // An empty ExportTraceServiceResponse.
+                    (
+                        [("content-type", "application/x-protobuf")],
+                        Vec::<u8>::new(),
+                    )
+                },
+            ),
+        )
+        .with_state(received.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/v1/traces"), received)
+}
+
+fn string(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> Option<&str> {
+    match value.as_ref()?.value.as_ref()? {
+        Value::StringValue(s) => Some(s),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_arrive_over_otlp_http_with_resource_and_headers() {
+    let (url, received) = receiver().await;
+    let config = ObservabilityConfig::builder("otlp-service")
+        .service_version("1.2.3")
+        .without_metrics_endpoint()
+        .otlp_http(&url, &[("authorization", "Bearer s3cret")])
+        .unwrap()
+        .build()
+        .unwrap();
+    assert!(
+        !format!("{config:?}").contains("s3cret"),
+        "Debug never shows header values"
+    );
+    let guard = initialize_observability(config).unwrap();
+
+    let wf = (lambda(|x: u32| async move { Ok::<_, WorkflowError>(x + 1) }).named("first")
+        >> lambda(|x: u32| async move { Ok::<_, WorkflowError>(x * 2) }).named("second"))
+    .instrumented();
+    let ctx = WorkflowContext::builder("otlp_wf")
+        .correlation_id("corr-otlp")
+        .build();
+    assert_eq!(wf.oneshot(Request::new(ctx, 1)).await.unwrap(), 4);
+    assert!(
+        guard.shutdown(Duration::from_secs(10)).await,
+        "flushed within the deadline"
+    );
+
+    let received = received.lock().unwrap();
+    assert!(!received.is_empty(), "the collector received an export");
+    let mut spans = Vec::new();
+    for (headers, body) in received.iter() {
+        assert_eq!(headers.get("authorization").unwrap(), "Bearer s3cret");
+        assert_eq!(
+            headers.get("content-type").unwrap(),
+            "application/x-protobuf"
+        );
+        let request =
+            ExportTraceServiceRequest::decode(body.as_ref()).expect("a valid OTLP protobuf body");
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans.resource.unwrap();
+            let attr = |key: &str| {
+                resource
+                    .attributes
+                    .iter()
+                    .find(|kv| kv.key == key)
+                    .and_then(|kv| string(&kv.value))
+                    .map(str::to_owned)
+            };
+            assert_eq!(attr("service.name").as_deref(), Some("otlp-service"));
+            assert_eq!(attr("service.version").as_deref(), Some("1.2.3"));
+            for scope in resource_spans.scope_spans {
+                spans.extend(scope.spans);
+            }
+        }
+    }
+    let names: std::collections::BTreeSet<_> = spans.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["first", "otlp_wf", "second", "sequence"]
+            .into_iter()
+            .collect()
+    );
+    let trace_ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.trace_id.clone()).collect();
+    assert_eq!(trace_ids.len(), 1, "one execution, one trace");
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
+    assert!(
+        by_name("otlp_wf").parent_span_id.is_empty(),
+        "the workflow span is the root"
+    );
+    assert_eq!(
+        by_name("sequence").parent_span_id,
+        by_name("otlp_wf").span_id
+    );
+    assert_eq!(by_name("first").parent_span_id, by_name("sequence").span_id);
+    assert_eq!(
+        by_name("second").parent_span_id,
+        by_name("sequence").span_id
+    );
+    let correlation = by_name("otlp_wf")
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "tta.correlation_id")
+        .and_then(|kv| string(&kv.value));
+    assert_eq!(correlation, Some("corr-otlp"));
+}
