@@ -7,6 +7,7 @@ use opentelemetry_sdk::trace::Sampler;
 use crate::{
     InitError, TracesExporter,
     otlp::{self, OtlpSettings},
+    pipeline::QueueSettings,
     traces,
 };
 
@@ -24,6 +25,7 @@ pub struct ObservabilityConfig {
     pub(crate) traces: TracesExporter,
     pub(crate) otlp: Option<OtlpSettings>,
     pub(crate) sampler: Sampler,
+    pub(crate) queue: QueueSettings,
 }
 
 impl ObservabilityConfig {
@@ -42,6 +44,11 @@ impl ObservabilityConfig {
             otlp: None,
             sampler: None,
             sampler_arg: None,
+            queue: QueueSettings {
+                capacity: 2048,
+                max_batch: 512,
+                delay: Duration::from_secs(1),
+            },
         }
     }
 
@@ -239,6 +246,7 @@ pub struct ObservabilityConfigBuilder {
     otlp: Option<OtlpSettings>,
     sampler: Option<String>,
     sampler_arg: Option<String>,
+    queue: QueueSettings,
 }
 
 impl ObservabilityConfigBuilder {
@@ -298,6 +306,15 @@ impl ObservabilityConfigBuilder {
         Ok(self)
     }
 
+    /// The span queue: at most `capacity` spans wait for export (more are
+    /// dropped and counted, never waited for), exported every `delay` or
+    /// when a batch is full (default 2048 spans, 1 s).
+    pub fn span_queue(mut self, capacity: usize, delay: Duration) -> Self {
+        self.queue.capacity = capacity;
+        self.queue.delay = delay;
+        self
+    }
+
     /// The sampler, by its `OTEL_TRACES_SAMPLER` name and argument
     /// (default `parentbased_always_on`).
     pub fn sampler(mut self, name: impl Into<String>, arg: Option<String>) -> Self {
@@ -323,7 +340,7 @@ impl ObservabilityConfigBuilder {
     ///
     /// # Errors
     /// An [`InitError::InvalidSetting`] naming the first invalid setting.
-    pub fn build(self) -> Result<ObservabilityConfig, InitError> {
+    pub fn build(mut self) -> Result<ObservabilityConfig, InitError> {
         if self.service_name.trim().is_empty() {
             return Err(InitError::InvalidSetting {
                 setting: "service_name",
@@ -347,6 +364,14 @@ impl ObservabilityConfigBuilder {
             });
         }
         let sampler = traces::sampler(self.sampler.as_deref(), self.sampler_arg.as_deref())?;
+        if self.queue.capacity == 0 || self.queue.delay.is_zero() {
+            return Err(InitError::InvalidSetting {
+                setting: "span_queue",
+                value: format!("{} spans, {:?}", self.queue.capacity, self.queue.delay),
+                fix: "use a capacity of at least 1 span and a delay above zero",
+            });
+        }
+        self.queue.max_batch = self.queue.max_batch.min(self.queue.capacity);
         if self.traces == TracesExporter::Otlp && self.otlp.is_none() {
             return Err(InitError::InvalidSetting {
                 setting: "traces_exporter",
@@ -363,6 +388,7 @@ impl ObservabilityConfigBuilder {
             traces: self.traces,
             otlp: self.otlp,
             sampler,
+            queue: self.queue,
         })
     }
 }

@@ -8,7 +8,11 @@ use std::{
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::atomic::Ordering;
+
 use opentelemetry_sdk::trace::SdkTracerProvider;
+
+use crate::pipeline::PipelineStats;
 use tokio::{sync::watch, task::JoinHandle};
 use tta_primitives_obs::catalogue::{BUILD_INFO, Catalogue};
 
@@ -79,6 +83,8 @@ impl Drop for ObservabilityGuard {
 
 /// What `/healthz` reports.
 struct Health {
+    exporter: &'static str,
+    pipeline: Arc<PipelineStats>,
     service: String,
     version: String,
     environment: Option<String>,
@@ -104,6 +110,7 @@ pub fn initialize_observability(
         traces,
         otlp,
         sampler,
+        queue,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
@@ -130,17 +137,25 @@ pub fn initialize_observability(
     )
     .set(1.0);
 
-    let provider = crate::traces::install(
+    let exporter_name = match traces {
+        crate::TracesExporter::Otlp => "otlp",
+        crate::TracesExporter::Summary => "stdout",
+        crate::TracesExporter::None => "none",
+    };
+    let (provider, pipeline) = crate::traces::install(
         traces,
         otlp.as_ref(),
         sampler,
         crate::traces::resource(&service_name, &service_version, environment.as_deref()),
+        queue,
     )?;
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone()))];
     if let Some(listener) = listener {
         let health = Arc::new(Health {
+            exporter: exporter_name,
+            pipeline: Arc::clone(&pipeline),
             service: service_name,
             version: service_version,
             environment,
@@ -213,6 +228,18 @@ async fn metrics_page(State(handle): State<PrometheusHandle>) -> impl IntoRespon
 }
 
 async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
+    let p = &health.pipeline;
+    let last_success = p
+        .last_success
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64());
+    let last_error = p
+        .last_error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let body = serde_json::json!({
         "status": "ok",
         "service": health.service,
@@ -220,6 +247,15 @@ async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
         "environment": health.environment,
         "uptime_seconds": health.started.elapsed().as_secs_f64(),
         "metrics": { "exporter": "prometheus", "status": "up" },
+        "traces": {
+            "exporter": health.exporter,
+            "status": if last_error.is_some() && last_success.is_none() { "failing" } else { "ok" },
+            "exported_spans": p.exported.load(Ordering::Relaxed),
+            "dropped_spans": p.dropped.load(Ordering::Relaxed),
+            "export_errors": p.export_errors.load(Ordering::Relaxed),
+            "last_successful_export_unix_seconds": last_success,
+            "last_error": last_error,
+        },
     });
     (
         [(header::CONTENT_TYPE, "application/json")],

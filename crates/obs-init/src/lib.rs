@@ -29,6 +29,7 @@ mod config;
 mod endpoint;
 mod error;
 mod otlp;
+mod pipeline;
 mod traces;
 
 pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};

@@ -10,10 +10,16 @@ use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, SpanData, SpanExporter},
+    trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter},
 };
 
-use crate::{InitError, otlp::OtlpSettings};
+use std::sync::Arc;
+
+use crate::{
+    InitError,
+    otlp::OtlpSettings,
+    pipeline::{PipelineStats, QueueProcessor, QueueSettings},
+};
 
 /// Where spans go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,21 +78,34 @@ pub(crate) fn install(
     otlp: Option<&OtlpSettings>,
     sampler: Sampler,
     resource: Resource,
-) -> Result<SdkTracerProvider, InitError> {
-    let mut builder = SdkTracerProvider::builder()
-        .with_sampler(sampler)
-        .with_resource(resource);
+    queue: QueueSettings,
+) -> Result<(SdkTracerProvider, Arc<PipelineStats>), InitError> {
+    let stats = Arc::new(PipelineStats::default());
+    let mut builder = SdkTracerProvider::builder().with_sampler(sampler);
     match (exporter, otlp) {
         (TracesExporter::Summary, _) => {
-            builder =
-                builder.with_span_processor(BatchSpanProcessor::builder(SummaryExporter).build());
+            let processor = QueueProcessor::start(
+                SummaryExporter,
+                "stdout",
+                &resource,
+                queue,
+                Arc::clone(&stats),
+            );
+            builder = builder.with_span_processor(processor);
         }
         (TracesExporter::Otlp, Some(settings)) => {
-            builder = builder
-                .with_span_processor(BatchSpanProcessor::builder(otlp_http(settings)?).build());
+            let processor = QueueProcessor::start(
+                otlp_http(settings)?,
+                "otlp",
+                &resource,
+                queue,
+                Arc::clone(&stats),
+            );
+            builder = builder.with_span_processor(processor);
         }
         _ => {}
     }
+    let builder = builder.with_resource(resource);
     let provider = builder.build();
     opentelemetry::global::set_tracer_provider(provider.clone());
     opentelemetry::global::set_text_map_propagator(
@@ -95,7 +114,7 @@ pub(crate) fn install(
             Box::new(BaggagePropagator::new()),
         ]),
     );
-    Ok(provider)
+    Ok((provider, stats))
 }
 
 /// The OTLP/HTTP exporter. It uses the blocking HTTP client: the batch
