@@ -26,6 +26,7 @@ pub struct ObservabilityConfig {
     pub(crate) otlp: Option<OtlpSettings>,
     pub(crate) sampler: Sampler,
     pub(crate) queue: QueueSettings,
+    pub(crate) resource: Vec<(String, String)>,
 }
 
 impl ObservabilityConfig {
@@ -49,11 +50,15 @@ impl ObservabilityConfig {
                 max_batch: 512,
                 delay: Duration::from_secs(1),
             },
+            resource: Vec::new(),
         }
     }
 
     /// The configuration from the environment:
-    /// `OTEL_SERVICE_NAME` (required unless `default_service` is given),
+    /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`;
+    /// required unless `default_service` is given), `OTEL_RESOURCE_ATTRIBUTES`,
+    /// the Kubernetes downward-API variables (`K8S_POD_NAME`,
+    /// `K8S_NAMESPACE_NAME`, `K8S_NODE_NAME`),
     /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off`
     /// disables the endpoint; `0.0.0.0:9464` for containers),
     /// `OTEL_TRACES_EXPORTER` (`otlp`, `console` or `none`; `otlp` when an
@@ -75,7 +80,15 @@ impl ObservabilityConfig {
         var: impl Fn(&str) -> Option<String>,
         default_service: Option<&str>,
     ) -> Result<Self, InitError> {
-        let service = match (var("OTEL_SERVICE_NAME"), default_service) {
+        let resource = crate::resource::from_env(&var)?;
+        let from_attributes = resource
+            .iter()
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v.clone());
+        let service = match (
+            var("OTEL_SERVICE_NAME").or(from_attributes),
+            default_service,
+        ) {
             (Some(name), _) => name,
             (None, Some(name)) => name.to_owned(),
             (None, None) => {
@@ -87,6 +100,7 @@ impl ObservabilityConfig {
             }
         };
         let mut builder = Self::builder(service);
+        builder.resource = resource;
         if let Some(version) = var("TTA_SERVICE_VERSION") {
             builder = builder.service_version(version);
         }
@@ -226,6 +240,12 @@ impl ObservabilityConfig {
         self.otlp.as_ref()
     }
 
+    /// The resource attributes given by the environment or the builder (the
+    /// host, process and container attributes are detected at start).
+    pub fn resource_attributes(&self) -> &[(String, String)] {
+        &self.resource
+    }
+
     /// The metrics endpoint's address (`None`: disabled).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
@@ -247,6 +267,7 @@ pub struct ObservabilityConfigBuilder {
     sampler: Option<String>,
     sampler_arg: Option<String>,
     queue: QueueSettings,
+    resource: Vec<(String, String)>,
 }
 
 impl ObservabilityConfigBuilder {
@@ -304,6 +325,12 @@ impl ObservabilityConfigBuilder {
         self.traces = TracesExporter::Otlp;
         self.otlp = Some(settings);
         Ok(self)
+    }
+
+    /// Adds a resource attribute (`deployment.region`, ...) to every span.
+    pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.resource.push((key.into(), value.into()));
+        self
     }
 
     /// The span queue: at most `capacity` spans wait for export (more are
@@ -389,6 +416,7 @@ impl ObservabilityConfigBuilder {
             otlp: self.otlp,
             sampler,
             queue: self.queue,
+            resource: self.resource,
         })
     }
 }

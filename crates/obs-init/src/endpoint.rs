@@ -111,6 +111,7 @@ pub fn initialize_observability(
         otlp,
         sampler,
         queue,
+        resource,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
@@ -146,7 +147,12 @@ pub fn initialize_observability(
         traces,
         otlp.as_ref(),
         sampler,
-        crate::traces::resource(&service_name, &service_version, environment.as_deref()),
+        crate::traces::resource(
+            &service_name,
+            &service_version,
+            environment.as_deref(),
+            &resource,
+        ),
         queue,
     )?;
 

@@ -30,10 +30,12 @@ mod endpoint;
 mod error;
 mod otlp;
 mod pipeline;
+mod resource;
 mod traces;
 
 pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};
 pub use endpoint::{ObservabilityGuard, initialize_observability};
 pub use error::InitError;
 pub use otlp::OtlpSettings;
+pub use resource::container_id;
 pub use traces::TracesExporter;

@@ -78,13 +78,25 @@ pub(crate) fn endpoint_from_env(
 }
 
 /// Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by
-/// commas, values percent-decoded (W3C baggage format). Errors never show
-/// the values, which may be credentials.
+/// commas, values percent-decoded (W3C baggage format), each a valid HTTP
+/// header. Errors never show the values, which may be credentials.
 pub(crate) fn parse_headers(
     setting: &'static str,
     raw: &str,
 ) -> Result<Vec<(String, String)>, InitError> {
-    let redacted = || {
+    let headers = parse_pairs(setting, raw, true)?;
+    for (key, value) in &headers {
+        if http::HeaderName::from_bytes(key.as_bytes()).is_err()
+            || http::HeaderValue::from_str(value).is_err()
+        {
+            return Err(malformed(setting, raw, true));
+        }
+    }
+    Ok(headers)
+}
+
+fn malformed(setting: &'static str, raw: &str, secret: bool) -> InitError {
+    let value = if secret {
         raw.split(',')
             .map(|pair| {
                 pair.split_once('=')
@@ -94,28 +106,39 @@ pub(crate) fn parse_headers(
             })
             .collect::<Vec<_>>()
             .join(",")
+    } else {
+        raw.to_owned()
     };
-    let mut headers = Vec::new();
-    for pair in raw.split(',').filter(|p| !p.trim().is_empty()) {
-        let valid = pair.split_once('=').and_then(|(k, v)| {
-            let key = k.trim();
-            let value = percent_decode(v.trim())?;
-            let key_ok = !key.is_empty() && http::HeaderName::from_bytes(key.as_bytes()).is_ok();
-            let value_ok = http::HeaderValue::from_str(&value).is_ok();
-            (key_ok && value_ok).then(|| (key.to_owned(), value))
-        });
-        match valid {
-            Some(header) => headers.push(header),
-            None => {
-                return Err(InitError::InvalidSetting {
-                    setting,
-                    value: redacted(),
-                    fix: "use comma-separated key=value pairs with percent-encoded values, e.g. authorization=Basic%20abc,x-tenant=acme",
-                });
-            }
-        }
+    InitError::InvalidSetting {
+        setting,
+        value,
+        fix: "use comma-separated key=value pairs with percent-encoded values, e.g. key1=value1,key2=a%20b",
     }
-    Ok(headers)
+}
+
+/// Parses comma-separated `key=value` pairs with percent-encoded values (the
+/// format of `OTEL_EXPORTER_OTLP_HEADERS` and `OTEL_RESOURCE_ATTRIBUTES`).
+/// With `secret`, errors show the keys only.
+pub(crate) fn parse_pairs(
+    setting: &'static str,
+    raw: &str,
+    secret: bool,
+) -> Result<Vec<(String, String)>, InitError> {
+    raw.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|pair| {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| malformed(setting, raw, secret))?;
+            let key = key.trim();
+            let value =
+                percent_decode(value.trim()).ok_or_else(|| malformed(setting, raw, secret))?;
+            if key.is_empty() {
+                return Err(malformed(setting, raw, secret));
+            }
+            Ok((key.to_owned(), value))
+        })
+        .collect()
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.

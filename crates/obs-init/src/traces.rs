@@ -138,12 +138,23 @@ fn otlp_http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter
     })
 }
 
-/// The service's resource attributes.
-pub(crate) fn resource(service: &str, version: &str, environment: Option<&str>) -> Resource {
-    let mut attributes = vec![
-        KeyValue::new("service.name", service.to_owned()),
-        KeyValue::new("service.version", version.to_owned()),
-    ];
+/// The service's resource: detected host, process and container attributes,
+/// then the configured attributes, then the service's name, version and
+/// environment (later ones win).
+pub(crate) fn resource(
+    service: &str,
+    version: &str,
+    environment: Option<&str>,
+    configured: &[(String, String)],
+) -> Resource {
+    let mut attributes = crate::resource::detect();
+    attributes.extend(
+        configured
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+    );
+    attributes.push(KeyValue::new("service.name", service.to_owned()));
+    attributes.push(KeyValue::new("service.version", version.to_owned()));
     if let Some(environment) = environment {
         attributes.push(KeyValue::new(
             "deployment.environment.name",

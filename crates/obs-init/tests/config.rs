@@ -267,3 +267,82 @@ fn otlp_settings_from_the_environment_are_checked_one_by_one() {
         .unwrap_err();
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
+
+#[test]
+fn resource_attributes_come_from_the_environment() {
+    let config = ObservabilityConfig::from_vars(
+        vars(&[
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=from-attrs,deployment.region=eu%2Dwest",
+            ),
+            ("K8S_POD_NAME", "api-7d9f"),
+            ("POD_NAMESPACE", "shop"),
+            ("K8S_NODE_NAME", "node-3"),
+        ]),
+        Some("fallback"),
+    )
+    .unwrap();
+    assert_eq!(
+        config.service_name(),
+        "from-attrs",
+        "service.name from OTEL_RESOURCE_ATTRIBUTES"
+    );
+    let attrs = config.resource_attributes();
+    for (k, v) in [
+        ("k8s.pod.name", "api-7d9f"),
+        ("k8s.namespace.name", "shop"),
+        ("k8s.node.name", "node-3"),
+        ("deployment.region", "eu-west"),
+    ] {
+        assert!(
+            attrs.iter().any(|(a, b)| a == k && b == v),
+            "{k}={v} missing from {attrs:?}"
+        );
+    }
+    let named = ObservabilityConfig::from_vars(
+        vars(&[
+            ("OTEL_SERVICE_NAME", "winner"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "service.name=loser"),
+        ]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        named.service_name(),
+        "winner",
+        "OTEL_SERVICE_NAME takes precedence"
+    );
+    let (setting, value, _) = invalid(
+        ObservabilityConfig::from_vars(
+            vars(&[("OTEL_RESOURCE_ATTRIBUTES", "a=1,oops")]),
+            Some("svc"),
+        )
+        .unwrap_err(),
+    );
+    assert_eq!(
+        (setting, value.as_str()),
+        ("OTEL_RESOURCE_ATTRIBUTES", "a=1,oops")
+    );
+}
+
+#[test]
+fn container_ids_are_found_in_cgroup_files() {
+    let id = "3f1c6a0be4b2f0d5c9a1e7b8d2c4f6a8e0b1d3c5f7a9e2b4d6c8f0a1b3d5e7f9";
+    for cgroup in [
+        format!("0::/docker/{id}\n"),
+        format!("12:memory:/kubepods/burstable/pod1234/{id}\n"),
+        format!("0::/system.slice/docker-{id}.scope\n"),
+        format!("0::/kubepods.slice/kubepods-pod12.slice/cri-containerd-{id}.scope\n"),
+    ] {
+        assert_eq!(
+            tta_obs_init::container_id(&cgroup).as_deref(),
+            Some(id),
+            "{cgroup}"
+        );
+    }
+    assert_eq!(
+        tta_obs_init::container_id("0::/user.slice/user-0.slice/session-1.scope\n"),
+        None
+    );
+}

@@ -57,6 +57,7 @@ async fn spans_arrive_over_otlp_http_with_resource_and_headers() {
         .without_metrics_endpoint()
         .otlp_http(&url, &[("authorization", "Bearer s3cret")])
         .unwrap()
+        .resource_attribute("deployment.region", "eu-west")
         .build()
         .unwrap();
     assert!(
@@ -100,6 +101,17 @@ async fn spans_arrive_over_otlp_http_with_resource_and_headers() {
             };
             assert_eq!(attr("service.name").as_deref(), Some("otlp-service"));
             assert_eq!(attr("service.version").as_deref(), Some("1.2.3"));
+            assert_eq!(attr("deployment.region").as_deref(), Some("eu-west"));
+            assert_eq!(attr("os.type").as_deref(), Some(std::env::consts::OS));
+            assert!(
+                attr("host.name").is_some_and(|h| !h.is_empty()),
+                "the host is detected"
+            );
+            let pid = resource
+                .attributes
+                .iter()
+                .find(|kv| kv.key == "process.pid");
+            assert!(pid.is_some(), "the process id is detected");
             for scope in resource_spans.scope_spans {
                 spans.extend(scope.spans);
             }
