@@ -49,6 +49,7 @@ impl ObservabilityConfig {
                 capacity: 2048,
                 max_batch: 512,
                 delay: Duration::from_secs(1),
+                export_timeout: None,
             },
             resource: Vec::new(),
         }
@@ -330,6 +331,15 @@ impl ObservabilityConfigBuilder {
     /// Adds a resource attribute (`deployment.region`, ...) to every span.
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// How long one OTLP export may take before it is abandoned and counted
+    /// as a timeout (default 10 s).
+    pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(otlp) = &mut self.otlp {
+            otlp.timeout = timeout;
+        }
         self
     }
 

@@ -48,6 +48,10 @@ pub(crate) struct QueueSettings {
     pub(crate) capacity: usize,
     pub(crate) max_batch: usize,
     pub(crate) delay: Duration,
+    /// The exporter's own timeout, if it has one: a failure that took at
+    /// least this long is counted as a timeout (HTTP clients report a timed
+    /// out request as a plain network error).
+    pub(crate) export_timeout: Option<Duration>,
 }
 
 /// A span processor with a bounded queue and its own export thread.
@@ -164,6 +168,7 @@ fn export_loop<E: SpanExporter>(
         }
         let spans = std::mem::take(batch);
         let n = spans.len() as u64;
+        let started = Instant::now();
         match futures_executor::block_on(exporter.export(spans)) {
             Ok(()) => {
                 stats.exported.fetch_add(n, Ordering::Relaxed);
@@ -171,9 +176,15 @@ fn export_loop<E: SpanExporter>(
                     Some(SystemTime::now());
             }
             Err(error) => {
-                let reason = match error {
-                    OTelSdkError::Timeout(_) => "timeout",
-                    _ => "export_failed",
+                let message = error.to_string();
+                let timed_out = matches!(error, OTelSdkError::Timeout(_))
+                    || settings
+                        .export_timeout
+                        .is_some_and(|limit| started.elapsed() >= limit.mul_f64(0.9));
+                let reason = if timed_out {
+                    "timeout"
+                } else {
+                    "export_failed"
                 };
                 stats.export_errors.fetch_add(1, Ordering::Relaxed);
                 metrics::counter!(EXPORT_ERRORS.name, "exporter" => name, "reason" => reason)
@@ -184,7 +195,7 @@ fn export_loop<E: SpanExporter>(
                 if last_warning.is_none_or(|at| at.elapsed() >= WARNING_PERIOD) {
                     last_warning = Some(Instant::now());
                     eprintln!(
-                        "tta-obs-init: exporting {n} span(s) over {name} failed ({error}); spans are dropped and \
+                        "tta-obs-init: exporting {n} span(s) over {name} failed ({message}); spans are dropped and \
                          counted in tta_telemetry_spans_dropped_total; this warning repeats at most once a minute"
                     );
                 }

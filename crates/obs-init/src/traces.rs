@@ -94,6 +94,10 @@ pub(crate) fn install(
             builder = builder.with_span_processor(processor);
         }
         (TracesExporter::Otlp, Some(settings)) => {
+            let queue = QueueSettings {
+                export_timeout: Some(settings.timeout),
+                ..queue
+            };
             let processor = QueueProcessor::start(
                 otlp_http(settings)?,
                 "otlp",
