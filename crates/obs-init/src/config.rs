@@ -6,7 +6,7 @@ use opentelemetry_sdk::trace::Sampler;
 
 use crate::{
     InitError, TracesExporter,
-    otlp::{self, OtlpSettings},
+    otlp::{self, OtlpProtocol, OtlpSettings},
     pipeline::QueueSettings,
     traces,
 };
@@ -64,7 +64,7 @@ impl ObservabilityConfig {
     /// disables the endpoint; `0.0.0.0:9464` for containers),
     /// `OTEL_TRACES_EXPORTER` (`otlp`, `console` or `none`; `otlp` when an
     /// endpoint is set), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_PROTOCOL`
-    /// (`http/protobuf`; gRPC is not available yet), `_HEADERS`, `_TIMEOUT`,
+    /// (`http/protobuf` or `grpc`), `_HEADERS`, `_TIMEOUT`,
     /// `_COMPRESSION`, and `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
     ///
     /// # Errors
@@ -109,9 +109,34 @@ impl ObservabilityConfig {
             builder = builder.environment(environment);
         }
         let traces_or_all = |traces: &str, all: &str| var(traces).or_else(|| var(all));
+        let which = |traces: &'static str, all: &'static str| {
+            if var(traces).is_some() { traces } else { all }
+        };
+        let protocol_var = which(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        );
+        let protocol = match traces_or_all(
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        )
+        .as_deref()
+        .map(str::trim)
+        {
+            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+            Some("grpc") => OtlpProtocol::Grpc,
+            Some(other) => {
+                return Err(InitError::InvalidSetting {
+                    setting: protocol_var,
+                    value: other.to_owned(),
+                    fix: "use http/protobuf or grpc",
+                });
+            }
+        };
         let mut otlp = otlp::endpoint_from_env(
             var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
             var("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            protocol,
         )?;
         let exporter = match var("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
             None if otlp.is_some() => TracesExporter::Otlp,
@@ -119,10 +144,15 @@ impl ObservabilityConfig {
             Some("none") => TracesExporter::None,
             Some("otlp") => {
                 if otlp.is_none() {
-                    // The specification's default endpoint.
-                    otlp = Some(OtlpSettings::new(
+                    // The specification's default endpoints.
+                    let default = match protocol {
+                        OtlpProtocol::HttpProtobuf => "http://localhost:4318/v1/traces",
+                        OtlpProtocol::Grpc => "http://localhost:4317",
+                    };
+                    otlp = Some(OtlpSettings::with_protocol(
                         "OTEL_EXPORTER_OTLP_ENDPOINT",
-                        "http://localhost:4318/v1/traces",
+                        default,
+                        protocol,
                     )?);
                 }
                 TracesExporter::Otlp
@@ -136,35 +166,6 @@ impl ObservabilityConfig {
             }
         };
         if let Some(settings) = &mut otlp {
-            let which = |traces: &'static str, all: &'static str| {
-                if var(traces).is_some() { traces } else { all }
-            };
-            let protocol_var = which(
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            );
-            match traces_or_all(
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            )
-            .as_deref()
-            {
-                None | Some("http/protobuf") => {}
-                Some("grpc") => {
-                    return Err(InitError::InvalidSetting {
-                        setting: protocol_var,
-                        value: "grpc".into(),
-                        fix: "OTLP over gRPC is not available in this version yet: use http/protobuf (port 4318)",
-                    });
-                }
-                Some(other) => {
-                    return Err(InitError::InvalidSetting {
-                        setting: protocol_var,
-                        value: other.to_owned(),
-                        fix: "use http/protobuf",
-                    });
-                }
-            }
             let headers_var = which(
                 "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
                 "OTEL_EXPORTER_OTLP_HEADERS",
@@ -332,6 +333,20 @@ impl ObservabilityConfigBuilder {
     pub fn resource_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.resource.push((key.into(), value.into()));
         self
+    }
+
+    /// Exports spans over OTLP/gRPC to the collector at `endpoint` (its base
+    /// URL, e.g. `http://127.0.0.1:4317`), with `headers` sent as metadata
+    /// with every export (never logged or shown).
+    ///
+    /// # Errors
+    /// As [`otlp_http`](Self::otlp_http).
+    pub fn otlp_grpc(self, endpoint: &str, headers: &[(&str, &str)]) -> Result<Self, InitError> {
+        let mut this = self.otlp_http(endpoint, headers)?;
+        if let Some(otlp) = &mut this.otlp {
+            otlp.protocol = OtlpProtocol::Grpc;
+        }
+        Ok(this)
     }
 
     /// How long one OTLP export may take before it is abandoned and counted

@@ -19,10 +19,8 @@
 //!
 //! Traces: the global tracer provider (with the W3C trace-context and baggage
 //! propagators) samples as `OTEL_TRACES_SAMPLER` says and prints one line per
-//! trace on stdout, exports over OTLP/HTTP (protobuf), or exports nothing.
-//! OTLP over gRPC, resource detection beyond the service's name, version and
-//! environment, the `tracing` bridge and the Pushgateway mode are not here
-//! yet.
+//! trace on stdout, exports over OTLP (HTTP/protobuf or gRPC), or exports
+//! nothing. The `tracing` bridge and the Pushgateway mode are not here yet.
 #![forbid(unsafe_code)]
 
 mod config;
@@ -36,6 +34,6 @@ mod traces;
 pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};
 pub use endpoint::{ObservabilityGuard, initialize_observability};
 pub use error::InitError;
-pub use otlp::OtlpSettings;
+pub use otlp::{OtlpProtocol, OtlpSettings};
 pub use resource::container_id;
 pub use traces::TracesExporter;

@@ -4,9 +4,19 @@ use std::{fmt, time::Duration};
 
 use crate::InitError;
 
-/// Where and how spans are sent over OTLP/HTTP (protobuf).
+/// The OTLP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// HTTP with protobuf bodies (port 4318; the endpoint is the traces URL).
+    HttpProtobuf,
+    /// gRPC (port 4317; the endpoint is the collector's base URL).
+    Grpc,
+}
+
+/// Where and how spans are sent over OTLP.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OtlpSettings {
+    pub(crate) protocol: OtlpProtocol,
     pub(crate) endpoint: String,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
@@ -18,6 +28,7 @@ impl fmt::Debug for OtlpSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("OtlpSettings")
+            .field("protocol", &self.protocol)
             .field("endpoint", &self.endpoint)
             .field("headers", &names)
             .field("timeout", &self.timeout)
@@ -34,8 +45,17 @@ impl OtlpSettings {
     /// An [`InitError::InvalidSetting`] naming `setting` when the URL is not
     /// an `http`/`https` URL with a host.
     pub(crate) fn new(setting: &'static str, endpoint: &str) -> Result<Self, InitError> {
+        Self::with_protocol(setting, endpoint, OtlpProtocol::HttpProtobuf)
+    }
+
+    pub(crate) fn with_protocol(
+        setting: &'static str,
+        endpoint: &str,
+        protocol: OtlpProtocol,
+    ) -> Result<Self, InitError> {
         validate_url(setting, endpoint)?;
         Ok(Self {
+            protocol,
             endpoint: endpoint.to_owned(),
             headers: Vec::new(),
             timeout: Duration::from_secs(10),
@@ -43,9 +63,14 @@ impl OtlpSettings {
         })
     }
 
-    /// The URL spans are posted to.
+    /// The URL spans are sent to.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The transport.
+    pub fn protocol(&self) -> OtlpProtocol {
+        self.protocol
     }
 }
 
@@ -62,19 +87,25 @@ fn validate_url(setting: &'static str, url: &str) -> Result<(), InitError> {
     }
 }
 
-/// The traces URL from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or
-/// `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: `/v1/traces` is appended).
+/// The traces endpoint from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as
+/// is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: over HTTP `/v1/traces`
+/// is appended; over gRPC it is used as is).
 pub(crate) fn endpoint_from_env(
     traces: Option<String>,
     base: Option<String>,
+    protocol: OtlpProtocol,
 ) -> Result<Option<OtlpSettings>, InitError> {
     if let Some(url) = traces {
-        return OtlpSettings::new("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url).map(Some);
+        return OtlpSettings::with_protocol("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url, protocol)
+            .map(Some);
     }
     let Some(base) = base else { return Ok(None) };
     validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base)?;
-    let url = format!("{}/v1/traces", base.trim_end_matches('/'));
-    OtlpSettings::new("OTEL_EXPORTER_OTLP_ENDPOINT", &url).map(Some)
+    let url = match protocol {
+        OtlpProtocol::HttpProtobuf => format!("{}/v1/traces", base.trim_end_matches('/')),
+        OtlpProtocol::Grpc => base,
+    };
+    OtlpSettings::with_protocol("OTEL_EXPORTER_OTLP_ENDPOINT", &url, protocol).map(Some)
 }
 
 /// Parses `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated by

@@ -77,19 +77,77 @@ fn count_dropped(stats: &PipelineStats, exporter: &'static str, reason: &'static
 
 impl QueueProcessor {
     /// Starts the export thread for `exporter`.
-    pub(crate) fn start<E: SpanExporter + 'static>(
-        mut exporter: E,
+    pub(crate) fn start<E: SpanExporter + Send + 'static>(
+        exporter: E,
         exporter_name: &'static str,
         resource: &Resource,
         settings: QueueSettings,
         stats: Arc<PipelineStats>,
     ) -> Self {
-        exporter.set_resource(resource);
+        Self::spawn(
+            move || Ok((exporter, Exec::Plain)),
+            exporter_name,
+            resource,
+            settings,
+            stats,
+        )
+    }
+
+    /// Starts the export thread for an exporter that needs a Tokio runtime
+    /// (gRPC): the thread owns a current-thread runtime, builds the exporter
+    /// inside it with `make`, and runs every export on it, so the
+    /// application's runtime (of whatever flavour) is never involved.
+    pub(crate) fn start_in_runtime<E, M>(
+        make: M,
+        exporter_name: &'static str,
+        resource: &Resource,
+        settings: QueueSettings,
+        stats: Arc<PipelineStats>,
+    ) -> Self
+    where
+        E: SpanExporter + 'static,
+        M: FnOnce() -> Result<E, String> + Send + 'static,
+    {
+        let make = move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            let exporter = {
+                let _entered = runtime.enter();
+                make()?
+            };
+            Ok((exporter, Exec::Tokio(runtime)))
+        };
+        Self::spawn(make, exporter_name, resource, settings, stats)
+    }
+
+    fn spawn<E, M>(
+        make: M,
+        exporter_name: &'static str,
+        resource: &Resource,
+        settings: QueueSettings,
+        stats: Arc<PipelineStats>,
+    ) -> Self
+    where
+        E: SpanExporter + 'static,
+        M: FnOnce() -> Result<(E, Exec), String> + Send + 'static,
+    {
+        let resource = resource.clone();
         let (queue, receiver) = sync_channel(settings.capacity);
         let worker_stats = Arc::clone(&stats);
         let worker = std::thread::Builder::new()
             .name("tta-span-export".into())
-            .spawn(move || export_loop(exporter, exporter_name, &receiver, settings, &worker_stats))
+            .spawn(move || match make() {
+                Ok((mut exporter, exec)) => {
+                    exporter.set_resource(&resource);
+                    export_loop(exporter, &exec, exporter_name, &receiver, settings, &worker_stats);
+                }
+                Err(error) => {
+                    eprintln!("tta-obs-init: the {exporter_name} span exporter could not start ({error}); spans are dropped and counted");
+                    drain_as_dropped(&receiver, exporter_name, &worker_stats);
+                }
+            })
             .expect("the export thread starts");
         Self {
             queue,
@@ -152,8 +210,43 @@ impl SpanProcessor for QueueProcessor {
 /// Warnings about failed exports are printed at most once per this period.
 const WARNING_PERIOD: Duration = Duration::from_secs(60);
 
+/// How the export thread runs an exporter's futures.
+enum Exec {
+    /// A plain executor: the exporter needs no runtime (HTTP with the
+    /// blocking client, stdout).
+    Plain,
+    /// A runtime owned by the export thread (gRPC).
+    Tokio(tokio::runtime::Runtime),
+}
+
+impl Exec {
+    fn run<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Self::Plain => futures_executor::block_on(future),
+            Self::Tokio(runtime) => runtime.block_on(future),
+        }
+    }
+}
+
+/// Without an exporter, queued spans are dropped (and counted) until shutdown.
+fn drain_as_dropped(receiver: &Receiver<Message>, name: &'static str, stats: &PipelineStats) {
+    while let Ok(message) = receiver.recv() {
+        match message {
+            Message::Span(_) => count_dropped(stats, name, "no_exporter", 1),
+            Message::Flush(ack) => {
+                let _ = ack.send(());
+            }
+            Message::Shutdown(ack) => {
+                let _ = ack.send(());
+                return;
+            }
+        }
+    }
+}
+
 fn export_loop<E: SpanExporter>(
     mut exporter: E,
+    exec: &Exec,
     name: &'static str,
     receiver: &Receiver<Message>,
     settings: QueueSettings,
@@ -169,7 +262,7 @@ fn export_loop<E: SpanExporter>(
         let spans = std::mem::take(batch);
         let n = spans.len() as u64;
         let started = Instant::now();
-        match futures_executor::block_on(exporter.export(spans)) {
+        match exec.run(exporter.export(spans)) {
             Ok(()) => {
                 stats.exported.fetch_add(n, Ordering::Relaxed);
                 *stats.last_success.lock().unwrap_or_else(|p| p.into_inner()) =

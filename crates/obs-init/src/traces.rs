@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::{
     InitError,
-    otlp::OtlpSettings,
+    otlp::{OtlpProtocol, OtlpSettings},
     pipeline::{PipelineStats, QueueProcessor, QueueSettings},
 };
 
@@ -98,13 +98,25 @@ pub(crate) fn install(
                 export_timeout: Some(settings.timeout),
                 ..queue
             };
-            let processor = QueueProcessor::start(
-                otlp_http(settings)?,
-                "otlp",
-                &resource,
-                queue,
-                Arc::clone(&stats),
-            );
+            let processor = match settings.protocol {
+                OtlpProtocol::HttpProtobuf => QueueProcessor::start(
+                    otlp_http(settings)?,
+                    "otlp",
+                    &resource,
+                    queue,
+                    Arc::clone(&stats),
+                ),
+                OtlpProtocol::Grpc => {
+                    let settings = settings.clone();
+                    QueueProcessor::start_in_runtime(
+                        move || otlp_grpc(&settings),
+                        "otlp",
+                        &resource,
+                        queue,
+                        Arc::clone(&stats),
+                    )
+                }
+            };
             builder = builder.with_span_processor(processor);
         }
         _ => {}
@@ -210,4 +222,29 @@ impl SpanExporter for SummaryExporter {
         let _ = std::io::stdout().lock().write_all(out.as_bytes());
         std::future::ready(Ok(()))
     }
+}
+
+/// The OTLP/gRPC exporter, built inside the export thread's own runtime.
+fn otlp_grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
+    use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
+    let mut metadata = tonic::metadata::MetadataMap::new();
+    for (key, value) in &settings.headers {
+        let key = tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
+            .map_err(|_| "an OTLP header name is not valid gRPC metadata".to_owned())?;
+        let value = value
+            .parse()
+            .map_err(|_| "an OTLP header value is not valid gRPC metadata".to_owned())?;
+        metadata.insert(key, value);
+    }
+    let mut builder = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(settings.endpoint.clone())
+        .with_timeout(settings.timeout)
+        .with_metadata(metadata);
+    if settings.gzip {
+        builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
+    }
+    builder
+        .build()
+        .map_err(|e| format!("the gRPC exporter could not be built: {e}"))
 }

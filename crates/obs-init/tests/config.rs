@@ -175,6 +175,14 @@ fn otlp_settings_from_the_environment_are_checked_one_by_one() {
     .unwrap();
     let debug = format!("{ok:?}");
     assert!(debug.contains("http://collector:4318/v1/traces"), "{debug}");
+    let grpc = with(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")]).unwrap();
+    let settings = grpc.otlp().unwrap();
+    assert_eq!(settings.protocol(), tta_obs_init::OtlpProtocol::Grpc);
+    assert_eq!(
+        settings.endpoint(),
+        "http://collector:4318",
+        "a gRPC endpoint is the base URL"
+    );
     assert!(
         !debug.contains("t0ken"),
         "header values never show: {debug}"
@@ -202,11 +210,6 @@ fn otlp_settings_from_the_environment_are_checked_one_by_one() {
             &[("OTEL_EXPORTER_OTLP_PROTOCOL", "http/xml")],
             "OTEL_EXPORTER_OTLP_PROTOCOL",
             "http/xml",
-        ),
-        (
-            &[("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc")],
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "grpc",
         ),
         (
             &[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")],
