@@ -9,7 +9,7 @@ use std::{
 
 use clap::Parser;
 use tta_demo::{LoadStats, app, generate_load, quote_workflow};
-use tta_obs_init::{ObservabilityConfig, TracesExporter, initialize_observability};
+use tta_obs_init::{ObservabilityConfig, OtlpProtocol, TracesExporter, initialize_observability};
 
 #[derive(Parser)]
 #[command(about = "The tta demo service: workflows using every primitive, with metrics and traces")]
@@ -31,7 +31,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = ObservabilityConfig::from_env(Some("tta-demo"))?;
     let traces = match (config.traces_exporter(), config.otlp()) {
         (TracesExporter::Otlp, Some(otlp)) => {
-            format!("exported over OTLP/HTTP to {}", otlp.endpoint())
+            let protocol = match otlp.protocol() {
+                OtlpProtocol::Grpc => "gRPC",
+                _ => "HTTP",
+            };
+            format!("exported over OTLP/{protocol} to {}", otlp.endpoint())
         }
         (TracesExporter::None, _) => "not exported (OTEL_TRACES_EXPORTER=none)".to_owned(),
         _ => "one line per trace below".to_owned(),
