@@ -237,6 +237,9 @@ impl<D, T> TelemetryLayer<D, T> {
     }
 
     /// Takes spans from `tracer` (of any type: no boxing per span).
+    ///
+    /// # Panics
+    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn with_tracer<T2: Tracer>(self, tracer: T2) -> TelemetryLayer<D, T2> {
         let config = Arc::try_unwrap(self.config)
             .unwrap_or_else(|_| panic!("configured before the layer is cloned"));
@@ -253,6 +256,9 @@ impl<D, T> TelemetryLayer<D, T> {
     }
 
     /// Takes spans from `provider` instead of the global provider.
+    ///
+    /// # Panics
+    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn with_tracer_provider<P>(self, provider: &P) -> TelemetryLayer<D, BoxedTracer>
     where
         P: TracerProvider,
@@ -265,12 +271,18 @@ impl<D, T> TelemetryLayer<D, T> {
     }
 
     /// Records metrics only, no spans.
+    ///
+    /// # Panics
+    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn metrics_only(mut self) -> Self {
         self.config_mut().tracer = None;
         self
     }
 
     /// Sets the span kind.
+    ///
+    /// # Panics
+    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn span_kind(mut self, kind: SpanKind) -> Self {
         self.config_mut().kind = kind;
         self
