@@ -72,13 +72,15 @@ async fn a_down_collector_costs_the_application_nothing_and_export_resumes() {
     latency(&traced, 200).await; // warm up
     let (off_p50, off_p99) = latency(&untraced, 2000).await;
     let (on_p50, on_p99) = latency(&traced, 2000).await;
-    // Spans cost a few µs each; the down collector must add no waiting.
+    // Spans cost a few µs each; the down collector must add no waiting (an
+    // export that blocked the application would add milliseconds to every
+    // call: the median shows it; the tail gets room for a busy machine).
     assert!(
-        on_p50 <= off_p50 + 200,
+        on_p50 <= off_p50 + 500,
         "median {on_p50} µs with spans vs {off_p50} µs without"
     );
     assert!(
-        on_p99 <= off_p99 + 2_000,
+        on_p99 <= off_p99 + 20_000,
         "p99 {on_p99} µs with spans vs {off_p99} µs without"
     );
 
