@@ -27,6 +27,7 @@ pub struct ObservabilityConfig {
     pub(crate) sampler: Sampler,
     pub(crate) queue: QueueSettings,
     pub(crate) resource: Vec<(String, String)>,
+    pub(crate) tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
 }
 
 impl ObservabilityConfig {
@@ -52,6 +53,7 @@ impl ObservabilityConfig {
                 export_timeout: None,
             },
             resource: Vec::new(),
+            tracing_bridge: None,
         }
     }
 
@@ -218,6 +220,23 @@ impl ObservabilityConfig {
         }
         builder.traces = exporter;
         builder.otlp = otlp;
+        if let Some(level) = var("TTA_TRACING_BRIDGE") {
+            builder.tracing_bridge = match level.trim().to_ascii_lowercase().as_str() {
+                "off" | "false" | "0" => None,
+                "error" => Some(tracing_subscriber::filter::LevelFilter::ERROR),
+                "warn" => Some(tracing_subscriber::filter::LevelFilter::WARN),
+                "info" | "on" | "true" | "1" => Some(tracing_subscriber::filter::LevelFilter::INFO),
+                "debug" => Some(tracing_subscriber::filter::LevelFilter::DEBUG),
+                "trace" => Some(tracing_subscriber::filter::LevelFilter::TRACE),
+                _ => {
+                    return Err(InitError::InvalidSetting {
+                        setting: "TTA_TRACING_BRIDGE",
+                        value: level,
+                        fix: "use off, error, warn, info, debug or trace",
+                    });
+                }
+            };
+        }
         builder.sampler = var("OTEL_TRACES_SAMPLER");
         builder.sampler_arg = var("OTEL_TRACES_SAMPLER_ARG");
         if let Some(addr) = var("TTA_METRICS_ADDR") {
@@ -270,6 +289,7 @@ pub struct ObservabilityConfigBuilder {
     sampler_arg: Option<String>,
     queue: QueueSettings,
     resource: Vec<(String, String)>,
+    tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
 }
 
 impl ObservabilityConfigBuilder {
@@ -327,6 +347,14 @@ impl ObservabilityConfigBuilder {
         self.traces = TracesExporter::Otlp;
         self.otlp = Some(settings);
         Ok(self)
+    }
+
+    /// Installs the `tracing` bridge as the global subscriber: `tracing`
+    /// spans and events at `level` or above become OpenTelemetry spans in
+    /// the same traces and (over OTLP/HTTP) log records with trace ids.
+    pub fn tracing_bridge(mut self, level: tracing_subscriber::filter::LevelFilter) -> Self {
+        self.tracing_bridge = Some(level);
+        self
     }
 
     /// Adds a resource attribute (`deployment.region`, ...) to every span.
@@ -442,6 +470,7 @@ impl ObservabilityConfigBuilder {
             sampler,
             queue: self.queue,
             resource: self.resource,
+            tracing_bridge: self.tracing_bridge,
         })
     }
 }

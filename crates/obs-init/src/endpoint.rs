@@ -10,7 +10,7 @@ use axum::{Router, extract::State, http::header, response::IntoResponse, routing
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::atomic::Ordering;
 
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::{logs::SdkLoggerProvider, trace::SdkTracerProvider};
 
 use crate::pipeline::PipelineStats;
 use tokio::{sync::watch, task::JoinHandle};
@@ -28,6 +28,7 @@ pub struct ObservabilityGuard {
     metrics_addr: Option<SocketAddr>,
     handle: PrometheusHandle,
     provider: Option<SdkTracerProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
 }
 
 impl ObservabilityGuard {
@@ -49,6 +50,7 @@ impl ObservabilityGuard {
         let _ = self.stop.send(true);
         let tasks = std::mem::take(&mut self.tasks);
         let provider = self.provider.take();
+        let logger_provider = self.logger_provider.take();
         let all = async {
             for task in tasks {
                 let _ = task.await;
@@ -56,6 +58,9 @@ impl ObservabilityGuard {
             // The SDK's shutdown blocks: keep it off the runtime's threads.
             if let Some(provider) = provider {
                 let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            }
+            if let Some(logger_provider) = logger_provider {
+                let _ = tokio::task::spawn_blocking(move || logger_provider.shutdown()).await;
             }
         };
         tokio::time::timeout(deadline, all).await.is_ok()
@@ -68,12 +73,19 @@ const DROP_FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 impl Drop for ObservabilityGuard {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
-        if let Some(provider) = self.provider.take() {
+        let provider = self.provider.take();
+        let logger_provider = self.logger_provider.take();
+        if provider.is_some() || logger_provider.is_some() {
             // The SDK's shutdown blocks and may wait on a slow exporter: run
             // it on its own thread and wait a bounded time.
             let (done, finished) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
-                let _ = provider.shutdown();
+                if let Some(provider) = provider {
+                    let _ = provider.shutdown();
+                }
+                if let Some(logger_provider) = logger_provider {
+                    let _ = logger_provider.shutdown();
+                }
                 let _ = done.send(());
             });
             let _ = finished.recv_timeout(DROP_FLUSH_DEADLINE);
@@ -112,6 +124,7 @@ pub fn initialize_observability(
         sampler,
         queue,
         resource,
+        tracing_bridge,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
@@ -143,18 +156,18 @@ pub fn initialize_observability(
         crate::TracesExporter::Summary => "stdout",
         crate::TracesExporter::None => "none",
     };
-    let (provider, pipeline) = crate::traces::install(
-        traces,
-        otlp.as_ref(),
-        sampler,
-        crate::traces::resource(
-            &service_name,
-            &service_version,
-            environment.as_deref(),
-            &resource,
-        ),
-        queue,
-    )?;
+    let resource = crate::traces::resource(
+        &service_name,
+        &service_version,
+        environment.as_deref(),
+        &resource,
+    );
+    let (provider, pipeline) =
+        crate::traces::install(traces, otlp.as_ref(), sampler, resource.clone(), queue)?;
+    let logger_provider = match tracing_bridge {
+        Some(level) => crate::bridge::install(&provider, otlp.as_ref(), resource, level)?,
+        None => None,
+    };
 
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone()))];
@@ -198,6 +211,7 @@ pub fn initialize_observability(
         metrics_addr,
         handle,
         provider: Some(provider),
+        logger_provider,
     })
 }
 

@@ -20,9 +20,12 @@
 //! Traces: the global tracer provider (with the W3C trace-context and baggage
 //! propagators) samples as `OTEL_TRACES_SAMPLER` says and prints one line per
 //! trace on stdout, exports over OTLP (HTTP/protobuf or gRPC), or exports
-//! nothing. The `tracing` bridge and the Pushgateway mode are not here yet.
+//! nothing. With the `tracing` bridge on, the application's `tracing` spans
+//! join the same traces and its events are exported as OTLP log records
+//! carrying trace ids (over OTLP/HTTP). The Pushgateway mode is not here yet.
 #![forbid(unsafe_code)]
 
+mod bridge;
 mod config;
 mod endpoint;
 mod error;
@@ -37,3 +40,6 @@ pub use error::InitError;
 pub use otlp::{OtlpProtocol, OtlpSettings};
 pub use resource::container_id;
 pub use traces::TracesExporter;
+
+/// The instrumentation scope of the spans the `tracing` bridge makes.
+pub(crate) const INSTRUMENTATION_SCOPE: &str = "tta-obs-init";

@@ -349,3 +349,16 @@ fn container_ids_are_found_in_cgroup_files() {
         None
     );
 }
+
+#[test]
+fn the_tracing_bridge_level_is_checked() {
+    for level in ["off", "error", "warn", "info", "debug", "trace", "true"] {
+        ObservabilityConfig::from_vars(vars(&[("TTA_TRACING_BRIDGE", level)]), Some("svc"))
+            .unwrap_or_else(|e| panic!("{level}: {e}"));
+    }
+    let (setting, value, _) = invalid(
+        ObservabilityConfig::from_vars(vars(&[("TTA_TRACING_BRIDGE", "loud")]), Some("svc"))
+            .unwrap_err(),
+    );
+    assert_eq!((setting, value.as_str()), ("TTA_TRACING_BRIDGE", "loud"));
+}
