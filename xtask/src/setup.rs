@@ -67,10 +67,21 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
 /// Ensures the test venv exists with the pinned tools; returns the
 /// environment the tests need to find it.
 pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
-    // Prometheus and promtool, for the end-to-end metrics tests.
-    if !(Path::new("/usr/bin/prometheus").exists() && Path::new("/usr/bin/promtool").exists()) {
-        eprintln!("==> setup: installing the Debian package prometheus");
-        apt_install(&["prometheus"])?;
+    // Prometheus, promtool and the Pushgateway, for the end-to-end metrics tests.
+    let missing: Vec<&str> = [
+        ("/usr/bin/prometheus", "prometheus"),
+        ("/usr/bin/promtool", "prometheus"),
+        ("/usr/bin/prometheus-pushgateway", "prometheus-pushgateway"),
+    ]
+    .iter()
+    .filter(|(path, _)| !Path::new(path).exists())
+    .map(|(_, package)| *package)
+    .collect();
+    if !missing.is_empty() {
+        let mut packages = missing.clone();
+        packages.dedup();
+        eprintln!("==> setup: installing the Debian packages {packages:?}");
+        apt_install(&packages)?;
     }
     let venv = venv_dir();
     let python = venv.join("bin").join("python");

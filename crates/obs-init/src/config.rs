@@ -8,6 +8,7 @@ use crate::{
     InitError, TracesExporter,
     otlp::{self, OtlpProtocol, OtlpSettings},
     pipeline::QueueSettings,
+    pushgateway::PushgatewaySettings,
     traces,
 };
 
@@ -28,6 +29,7 @@ pub struct ObservabilityConfig {
     pub(crate) queue: QueueSettings,
     pub(crate) resource: Vec<(String, String)>,
     pub(crate) tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
+    pub(crate) pushgateway: Option<PushgatewaySettings>,
 }
 
 impl ObservabilityConfig {
@@ -54,6 +56,7 @@ impl ObservabilityConfig {
             },
             resource: Vec::new(),
             tracing_bridge: None,
+            pushgateway: None,
         }
     }
 
@@ -64,7 +67,8 @@ impl ObservabilityConfig {
     /// `K8S_NAMESPACE_NAME`, `K8S_NODE_NAME`),
     /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off`
     /// disables the endpoint; `0.0.0.0:9464` for containers),
-    /// `OTEL_TRACES_EXPORTER` (`otlp`, `console` or `none`; `otlp` when an
+    /// `TTA_PUSHGATEWAY_URL` / `TTA_PUSHGATEWAY_JOB`, `TTA_TRACING_BRIDGE`
+    /// (a level), `OTEL_TRACES_EXPORTER` (`otlp`, `console` or `none`; `otlp` when an
     /// endpoint is set), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_PROTOCOL`
     /// (`http/protobuf` or `grpc`), `_HEADERS`, `_TIMEOUT`,
     /// `_COMPRESSION`, and `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
@@ -220,6 +224,15 @@ impl ObservabilityConfig {
         }
         builder.traces = exporter;
         builder.otlp = otlp;
+        if let Some(gateway) = var("TTA_PUSHGATEWAY_URL") {
+            let job = var("TTA_PUSHGATEWAY_JOB").unwrap_or_else(|| builder.service_name.clone());
+            builder.pushgateway = Some(PushgatewaySettings::new(
+                "TTA_PUSHGATEWAY_URL",
+                &gateway,
+                &job,
+                Duration::from_secs(10),
+            )?);
+        }
         if let Some(level) = var("TTA_TRACING_BRIDGE") {
             builder.tracing_bridge = match level.trim().to_ascii_lowercase().as_str() {
                 "off" | "false" | "0" => None,
@@ -290,6 +303,7 @@ pub struct ObservabilityConfigBuilder {
     queue: QueueSettings,
     resource: Vec<(String, String)>,
     tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
+    pushgateway: Option<PushgatewaySettings>,
 }
 
 impl ObservabilityConfigBuilder {
@@ -355,6 +369,28 @@ impl ObservabilityConfigBuilder {
     pub fn tracing_bridge(mut self, level: tracing_subscriber::filter::LevelFilter) -> Self {
         self.tracing_bridge = Some(level);
         self
+    }
+
+    /// Pushes the metrics to the Pushgateway at `gateway`
+    /// (`http://host:9091`) under `job`, every `every` and once more at
+    /// shutdown: for short batch jobs that Prometheus cannot scrape.
+    ///
+    /// # Errors
+    /// An [`InitError::InvalidSetting`] for a gateway URL that is not
+    /// `http://` with a host, an empty job, or a zero interval.
+    pub fn pushgateway(
+        mut self,
+        gateway: &str,
+        job: &str,
+        every: Duration,
+    ) -> Result<Self, InitError> {
+        self.pushgateway = Some(PushgatewaySettings::new(
+            "pushgateway",
+            gateway,
+            job,
+            every,
+        )?);
+        Ok(self)
     }
 
     /// Adds a resource attribute (`deployment.region`, ...) to every span.
@@ -471,6 +507,7 @@ impl ObservabilityConfigBuilder {
             queue: self.queue,
             resource: self.resource,
             tracing_bridge: self.tracing_bridge,
+            pushgateway: self.pushgateway,
         })
     }
 }

@@ -125,6 +125,7 @@ pub fn initialize_observability(
         queue,
         resource,
         tracing_bridge,
+        pushgateway,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
@@ -170,7 +171,15 @@ pub fn initialize_observability(
     };
 
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = vec![runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone()))];
+    let mut tasks = Vec::new();
+    if let Some(settings) = pushgateway {
+        tasks.push(runtime.spawn(crate::pushgateway::run(
+            settings,
+            handle.clone(),
+            stopped.clone(),
+        )));
+    }
+    tasks.push(runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone())));
     if let Some(listener) = listener {
         let health = Arc::new(Health {
             exporter: exporter_name,

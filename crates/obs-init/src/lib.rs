@@ -22,7 +22,8 @@
 //! trace on stdout, exports over OTLP (HTTP/protobuf or gRPC), or exports
 //! nothing. With the `tracing` bridge on, the application's `tracing` spans
 //! join the same traces and its events are exported as OTLP log records
-//! carrying trace ids (over OTLP/HTTP). The Pushgateway mode is not here yet.
+//! carrying trace ids (over OTLP/HTTP). Short batch jobs can push their
+//! metrics to a Pushgateway instead of being scraped.
 #![forbid(unsafe_code)]
 
 mod bridge;
@@ -31,6 +32,7 @@ mod endpoint;
 mod error;
 mod otlp;
 mod pipeline;
+mod pushgateway;
 mod resource;
 mod traces;
 
@@ -38,6 +40,7 @@ pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigB
 pub use endpoint::{ObservabilityGuard, initialize_observability};
 pub use error::InitError;
 pub use otlp::{OtlpProtocol, OtlpSettings};
+pub use pushgateway::PushgatewaySettings;
 pub use resource::container_id;
 pub use traces::TracesExporter;
 

@@ -362,3 +362,41 @@ fn the_tracing_bridge_level_is_checked() {
     );
     assert_eq!((setting, value.as_str()), ("TTA_TRACING_BRIDGE", "loud"));
 }
+
+#[test]
+fn pushgateway_settings_are_checked() {
+    let every = std::time::Duration::from_secs(10);
+    let builder = || ObservabilityConfig::builder("svc");
+    assert!(
+        builder()
+            .pushgateway("http://gateway:9091", "job", every)
+            .is_ok()
+    );
+    for (gateway, job, every) in [
+        ("gateway:9091", "job", every),
+        ("https://gateway:9091", "job", every),
+        ("http://gateway:9091", "", every),
+        ("http://gateway:9091", "a/b", every),
+        ("http://gateway:9091", "job", std::time::Duration::ZERO),
+    ] {
+        let err = builder().pushgateway(gateway, job, every).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                InitError::InvalidSetting {
+                    setting: "pushgateway",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+    let (setting, value, _) = invalid(
+        ObservabilityConfig::from_vars(vars(&[("TTA_PUSHGATEWAY_URL", "ftp://gw")]), Some("svc"))
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (setting, value.as_str()),
+        ("TTA_PUSHGATEWAY_URL", "ftp://gw")
+    );
+}

@@ -197,6 +197,55 @@ impl Drop for Prometheus {
     }
 }
 
+/// A Pushgateway (Debian package `prometheus-pushgateway`) on a free
+/// 127.0.0.1 port; killed when dropped.
+pub struct Pushgateway {
+    child: Child,
+    /// Its base URL.
+    pub url: String,
+}
+
+impl Pushgateway {
+    /// Starts a Pushgateway and waits until it is ready.
+    pub async fn start() -> Self {
+        let path = PathBuf::from("/usr/bin/prometheus-pushgateway");
+        assert!(
+            path.exists(),
+            "`prometheus-pushgateway` is missing: install the Debian package `prometheus-pushgateway` \
+             (apt-get install prometheus-pushgateway), or run `cargo xtask ci`, which installs it"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(path)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the pushgateway starts");
+        let gateway = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let ready = format!("{}/-/ready", gateway.url);
+        eventually(
+            "the Pushgateway to be ready",
+            Duration::from_secs(60),
+            || async { matches!(try_get(&ready).await, Ok((200, _))).then_some(()) },
+        )
+        .await;
+        gateway
+    }
+}
+
+impl Drop for Pushgateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The value of a query result's first series, as a number.
 pub fn first_value(result: &[serde_json::Value]) -> f64 {
     result
