@@ -72,6 +72,9 @@ pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
         ("/usr/bin/prometheus", "prometheus"),
         ("/usr/bin/promtool", "prometheus"),
         ("/usr/bin/prometheus-pushgateway", "prometheus-pushgateway"),
+        // `unshare` and `ip`: the trace backend's tests run in a private network namespace.
+        ("/usr/bin/unshare", "util-linux"),
+        ("/usr/sbin/ip", "iproute2"),
     ]
     .iter()
     .filter(|(path, _)| !Path::new(path).exists())
@@ -93,7 +96,7 @@ pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
         }
         run("python3", &["-m", "venv", &venv.to_string_lossy()])?;
     }
-    if !succeeds(&python_str, &["-c", "import prometheus_client"]) {
+    if !succeeds(&python_str, &["-c", "import prometheus_client, phoenix"]) {
         eprintln!("==> setup: installing the test tools into the venv");
         run(
             &python_str,

@@ -246,6 +246,129 @@ impl Drop for Pushgateway {
     }
 }
 
+/// The test venv's directory (`TTA_TEST_PYTHON` is its `bin/python`).
+fn test_venv_bin() -> PathBuf {
+    let python = std::env::var_os("TTA_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or(home.join(".cache"));
+            cache.join("tta/test-venv/bin/python")
+        });
+    python.parent().map(PathBuf::from).unwrap_or_default()
+}
+
+/// An Arize Phoenix server (an OTLP trace backend, from the test venv) on
+/// free 127.0.0.1 ports; killed and its data removed when dropped. Its gRPC
+/// port binds every interface: run it inside a private network namespace
+/// (see [`in_private_network`]).
+pub struct Phoenix {
+    child: Child,
+    dir: PathBuf,
+    /// The HTTP base URL (OTLP/HTTP at `/v1/traces`, REST API at `/v1/...`).
+    pub url: String,
+    /// The OTLP/gRPC endpoint.
+    pub grpc: String,
+}
+
+impl Phoenix {
+    /// Starts Phoenix on free ports and waits until it answers `/healthz`.
+    pub async fn start() -> Self {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port()
+        };
+        Self::start_on(free(), free()).await
+    }
+
+    /// Starts Phoenix on the given ports and waits until it answers
+    /// `/healthz`.
+    pub async fn start_on(port: u16, grpc_port: u16) -> Self {
+        let phoenix = test_venv_bin().join("phoenix");
+        assert!(
+            phoenix.exists(),
+            "Arize Phoenix is missing from the test venv ({}): run `cargo xtask ci`, which installs it, \
+             or `pip install arize-phoenix` into the venv TTA_TEST_PYTHON points at",
+            phoenix.display()
+        );
+        let dir = std::env::temp_dir().join(format!("tta-phoenix-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let child = Command::new(phoenix)
+            .arg("serve")
+            .env("PHOENIX_HOST", "127.0.0.1")
+            .env("PHOENIX_PORT", port.to_string())
+            .env("PHOENIX_GRPC_PORT", grpc_port.to_string())
+            .env("PHOENIX_WORKING_DIR", &dir)
+            .env("PHOENIX_TELEMETRY_ENABLED", "false")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("phoenix starts");
+        let server = Self {
+            child,
+            dir,
+            url: format!("http://127.0.0.1:{port}"),
+            grpc: format!("http://127.0.0.1:{grpc_port}"),
+        };
+        let health = format!("{}/healthz", server.url);
+        eventually("Phoenix to be ready", Duration::from_secs(180), || async {
+            matches!(try_get(&health).await, Ok((200, _))).then_some(())
+        })
+        .await;
+        server
+    }
+
+    /// The spans of the `default` project.
+    pub async fn spans(&self) -> Vec<serde_json::Value> {
+        let (status, body) = get(&format!(
+            "{}/v1/projects/default/spans?limit=1000",
+            self.url
+        ))
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).expect("Phoenix answers JSON");
+        json["data"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Drop for Phoenix {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the test `name` of the current test binary again, alone, inside a
+/// private network namespace (`unshare -n` with loopback up), and returns
+/// `true` there (where the caller runs the test's body); outside, it waits
+/// for that run, asserts it passed, and returns `false`.
+pub fn in_private_network(name: &str) -> bool {
+    if std::env::var_os("TTA_IN_PRIVATE_NETWORK").is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let script = format!(
+        "ip link set lo up && TTA_IN_PRIVATE_NETWORK=1 exec '{}' --exact '{name}' --nocapture --test-threads=1",
+        exe.display()
+    );
+    let status = Command::new("unshare")
+        .args(["-n", "--", "sh", "-c", &script])
+        .status()
+        .expect("`unshare` (util-linux) and `ip` (iproute2) run: `cargo xtask ci` installs them; this needs root");
+    assert!(
+        status.success(),
+        "`{name}` failed inside its private network namespace ({status})"
+    );
+    false
+}
+
 /// The value of a query result's first series, as a number.
 pub fn first_value(result: &[serde_json::Value]) -> f64 {
     result
