@@ -324,13 +324,18 @@ impl Phoenix {
         server
     }
 
-    /// The spans of the `default` project.
-    pub async fn spans(&self) -> Vec<serde_json::Value> {
+    /// The spans of `project` (Phoenix files spans under the resource
+    /// attribute `openinference.project.name`, else under `default`).
+    pub async fn spans(&self, project: &str) -> Vec<serde_json::Value> {
         let (status, body) = get(&format!(
-            "{}/v1/projects/default/spans?limit=1000",
+            "{}/v1/projects/{project}/spans?limit=1000",
             self.url
         ))
         .await;
+        if status == 404 {
+            // The project appears with its first span.
+            return Vec::new();
+        }
         assert_eq!(status, 200, "{body}");
         let json: serde_json::Value = serde_json::from_str(&body).expect("Phoenix answers JSON");
         json["data"].as_array().cloned().unwrap_or_default()
