@@ -11,15 +11,8 @@ use tta_test_support::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_holing_collector_times_out_without_slowing_the_application() {
-    // Accept connections, read nothing, answer nothing.
-    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = hole.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in hole.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    // Accepts connections, reads nothing, answers nothing.
+    let addr = tta_test_support::black_hole();
     let mut config = ObservabilityConfig::builder("blackhole-service")
         .metrics_addr("127.0.0.1:0")
         .otlp_http(&format!("http://{addr}/v1/traces"), &[])

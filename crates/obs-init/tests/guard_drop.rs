@@ -9,14 +9,7 @@ use tta_obs_init::{ObservabilityConfig, initialize_observability};
 
 #[test]
 fn dropping_the_guard_is_bounded_with_a_stuck_collector() {
-    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = hole.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in hole.incoming().flatten() {
-            held.push(stream);
-        }
-    });
+    let addr = tta_test_support::black_hole();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

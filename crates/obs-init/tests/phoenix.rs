@@ -16,11 +16,7 @@ fn text<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a str> {
 }
 
 fn collector_down_then_back() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tta_test_support::runtime();
     runtime.block_on(async {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()

@@ -246,9 +246,10 @@ impl Drop for Pushgateway {
     }
 }
 
-/// The test venv's directory (`TTA_TEST_PYTHON` is its `bin/python`).
-fn test_venv_bin() -> PathBuf {
-    let python = std::env::var_os("TTA_TEST_PYTHON")
+/// The test venv's Python: `TTA_TEST_PYTHON`, set by `cargo xtask ci`, or
+/// the venv it creates at `~/.cache/tta/test-venv`.
+pub fn test_python() -> PathBuf {
+    std::env::var_os("TTA_TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let home = std::env::var_os("HOME")
@@ -258,8 +259,37 @@ fn test_venv_bin() -> PathBuf {
                 .map(PathBuf::from)
                 .unwrap_or(home.join(".cache"));
             cache.join("tta/test-venv/bin/python")
-        });
-    python.parent().map(PathBuf::from).unwrap_or_default()
+        })
+}
+
+fn test_venv_bin() -> PathBuf {
+    test_python()
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// A multi-thread runtime with two workers, for tests that drive their own.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a test runtime")
+}
+
+/// A collector that accepts connections and never answers (a black hole);
+/// its address.
+pub fn black_hole() -> SocketAddr {
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = hole.local_addr().expect("its address");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hole.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    addr
 }
 
 /// An Arize Phoenix server (an OTLP trace backend, from the test venv) on

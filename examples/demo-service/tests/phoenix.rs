@@ -17,11 +17,7 @@ fn text<'a>(v: &'a serde_json::Value, path: &[&str]) -> Option<&'a str> {
 }
 
 fn quote_to_phoenix(grpc: bool) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = tta_test_support::runtime();
     runtime.block_on(async {
         let phoenix = Phoenix::start().await;
         let project = if grpc { "demo-grpc" } else { "demo-http" };

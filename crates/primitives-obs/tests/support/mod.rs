@@ -5,7 +5,6 @@
 use std::{
     collections::BTreeMap,
     io::Write,
-    path::PathBuf,
     process::{Command, Stdio},
     sync::OnceLock,
 };
@@ -34,24 +33,10 @@ pub fn prometheus() -> &'static PrometheusHandle {
 /// One parsed sample: name, labels, value.
 pub type Sample = (String, BTreeMap<String, String>, f64);
 
-/// The Python of the test venv (see the README's test command).
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("TTA_TEST_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or(home.join(".cache"));
-    cache.join("tta/test-venv/bin/python")
-}
-
 /// Parses exposition text with the reference parser (Python
 /// `prometheus_client`), failing the test on a parse error.
 pub fn parse_exposition(text: &str) -> Vec<Sample> {
-    let python = python();
+    let python = tta_test_support::test_python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/support/parse_exposition.py"
