@@ -1,9 +1,11 @@
 //! Project automation, run as `cargo xtask <command>`.
+#![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
 mod setup;
 
 use std::{
-    process::{Command, ExitCode},
+    io::{BufRead, BufReader},
+    process::{Command, ExitCode, Stdio},
     time::Instant,
 };
 
@@ -84,7 +86,36 @@ const CI_STEPS: &[Step] = &[
     },
 ];
 
+/// Test counts read from the test runners' summary lines.
+#[derive(Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+}
+
+impl Tally {
+    /// Counts a `test result: ok. N passed; M failed; ...` line (libtest) or
+    /// an `name: N passed, M failed` line (the test binaries without libtest).
+    fn read(&mut self, line: &str) {
+        let number_before = |word: &str| {
+            let at = line.find(word)?;
+            line[..at]
+                .split(|c: char| !c.is_ascii_digit())
+                .rfind(|t| !t.is_empty())?
+                .parse::<u64>()
+                .ok()
+        };
+        if line.starts_with("test result:")
+            || line.ends_with(" failed") && line.contains(" passed, ")
+        {
+            self.passed += number_before(" passed").unwrap_or(0);
+            self.failed += number_before(" failed").unwrap_or(0);
+        }
+    }
+}
+
 fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
+    let mut tally = Tally::default();
     for step in steps {
         eprintln!(
             "==> {}: {} {}",
@@ -93,12 +124,23 @@ fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
             step.args.join(" ")
         );
         let started = Instant::now();
-        let status = Command::new(step.program)
+        let mut child = Command::new(step.program)
             .args(step.args)
             .envs(step.env.iter().copied())
             .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
-            .status()
+            .stdout(Stdio::piped())
+            .spawn()
             .map_err(|e| format!("{}: could not start `{}`: {e}", step.label, step.program))?;
+        // Pass the output through, counting the tests it reports.
+        if let Some(stdout) = child.stdout.take() {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                tally.read(&line);
+                println!("{line}");
+            }
+        }
+        let status = child
+            .wait()
+            .map_err(|e| format!("{}: `{}` did not finish: {e}", step.label, step.program))?;
         if !status.success() {
             return Err(format!("{} failed ({status})", step.label));
         }
@@ -106,6 +148,12 @@ fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
             "<== {} ok in {:.1}s",
             step.label,
             started.elapsed().as_secs_f64()
+        );
+    }
+    if tally.passed + tally.failed > 0 {
+        println!(
+            "all checks: {} passed, {} failed",
+            tally.passed, tally.failed
         );
     }
     Ok(())

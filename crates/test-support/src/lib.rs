@@ -383,14 +383,15 @@ impl Drop for Phoenix {
 /// Runs the test `name` of the current test binary again, alone, inside a
 /// private network namespace (`unshare -n` with loopback up), and returns
 /// `true` there (where the caller runs the test's body); outside, it waits
-/// for that run, asserts it passed, and returns `false`.
+/// for that run, asserts it passed, and returns `false`. The inner run's
+/// report goes to stderr so the outer test's result is the only one counted.
 pub fn in_private_network(name: &str) -> bool {
     if std::env::var_os("TTA_IN_PRIVATE_NETWORK").is_some() {
         return true;
     }
     let exe = std::env::current_exe().expect("the test binary's path");
     let script = format!(
-        "ip link set lo up && TTA_IN_PRIVATE_NETWORK=1 exec '{}' --exact '{name}' --nocapture --test-threads=1",
+        "ip link set lo up && TTA_IN_PRIVATE_NETWORK=1 exec '{}' --exact '{name}' --nocapture --test-threads=1 1>&2",
         exe.display()
     );
     let status = Command::new("unshare")
