@@ -148,10 +148,14 @@ impl QueueProcessor {
                     drain_as_dropped(&receiver, exporter_name, &worker_stats);
                 }
             })
-            .expect("the export thread starts");
+            // Fail soft: without its thread the queue's receiver is gone, so
+            // every span is dropped and counted rather than the application
+            // being taken down.
+            .map_err(|error| eprintln!("tta-obs-init: the {exporter_name} span export thread could not start ({error}); spans are dropped and counted"))
+            .ok();
         Self {
             queue,
-            worker: Mutex::new(Some(worker)),
+            worker: Mutex::new(worker),
             exporter_name,
             stats,
         }
