@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use common::{Recorder, call};
 use tower::ServiceExt;
-use tta_primitives_core::{Request, WorkflowError, prelude::*};
+use tta_primitives_core::{Request, WorkflowError, prelude::*, saga::SagaStep};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -43,31 +43,28 @@ fn undo(log: &Log, name: &'static str, fail: bool) -> BoxPrimitive<u32, ()> {
     .into_boxed()
 }
 
+/// A named saga step whose forward primitive and compensation log their calls
+/// and fail when told to.
+fn logged_step(
+    log: &Log,
+    name: &'static str,
+    fail: bool,
+    undo_fails: bool,
+) -> SagaStep<BoxPrimitive<u32, u32>, BoxPrimitive<u32, ()>> {
+    forward(log, name, fail)
+        .with_compensation(undo(log, name, undo_fails))
+        .named(name)
+}
+
 #[tokio::test]
 async fn a_failure_compensates_completed_steps_in_reverse_order() {
     let log = Log::default();
     let rec = Recorder::new();
-    let saga = Saga::new(
-        forward(&log, "a", false)
-            .with_compensation(undo(&log, "a", false))
-            .named("a"),
-    )
-    .then(
-        forward(&log, "b", false)
-            .with_compensation(undo(&log, "b", false))
-            .named("b"),
-    )
-    .then(
-        forward(&log, "c", false)
-            .with_compensation(undo(&log, "c", false))
-            .named("c"),
-    )
-    .then(
-        forward(&log, "d", true)
-            .with_compensation(undo(&log, "d", false))
-            .named("d"),
-    )
-    .named("order");
+    let saga = Saga::new(logged_step(&log, "a", false, false))
+        .then(logged_step(&log, "b", false, false))
+        .then(logged_step(&log, "c", false, false))
+        .then(logged_step(&log, "d", true, false))
+        .named("order");
     let err = saga.oneshot(Request::new(rec.ctx(), 10)).await.unwrap_err();
 
     // Each compensation receives its own step's output.
@@ -116,21 +113,9 @@ async fn a_failure_compensates_completed_steps_in_reverse_order() {
 #[tokio::test]
 async fn compensation_failures_are_reported_and_do_not_stop_the_others() {
     let log = Log::default();
-    let saga = Saga::new(
-        forward(&log, "a", false)
-            .with_compensation(undo(&log, "a", false))
-            .named("a"),
-    )
-    .then(
-        forward(&log, "b", false)
-            .with_compensation(undo(&log, "b", true))
-            .named("b"),
-    )
-    .then(
-        forward(&log, "c", true)
-            .with_compensation(undo(&log, "c", false))
-            .named("c"),
-    );
+    let saga = Saga::new(logged_step(&log, "a", false, false))
+        .then(logged_step(&log, "b", false, true))
+        .then(logged_step(&log, "c", true, false));
     let err = call(&saga, 0).await.unwrap_err();
     assert_eq!(
         *log.lock().unwrap(),
@@ -153,12 +138,8 @@ async fn a_successful_saga_compensates_nothing_and_a_first_step_failure_has_noth
     assert_eq!(*log.lock().unwrap(), ["do a(1)", "do b(2)"]);
 
     let log = Log::default();
-    let first_fails = Saga::new(
-        forward(&log, "a", true)
-            .with_compensation(undo(&log, "a", false))
-            .named("a"),
-    )
-    .then(forward(&log, "b", false).with_compensation(undo(&log, "b", false)));
+    let first_fails = Saga::new(logged_step(&log, "a", true, false))
+        .then(forward(&log, "b", false).with_compensation(undo(&log, "b", false)));
     let err = call(&first_fails, 1).await.unwrap_err();
     assert_eq!(*log.lock().unwrap(), ["do a(1)"]);
     assert!(
