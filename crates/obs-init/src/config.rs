@@ -5,7 +5,7 @@ use std::{net::SocketAddr, time::Duration};
 use opentelemetry_sdk::trace::Sampler;
 
 use crate::{
-    InitError, TracesExporter,
+    InitError, SpanDestination, TracesExporter,
     otlp::{self, OtlpProtocol, OtlpSettings},
     pipeline::QueueSettings,
     pushgateway::PushgatewaySettings,
@@ -30,6 +30,7 @@ pub struct ObservabilityConfig {
     pub(crate) resource: Vec<(String, String)>,
     pub(crate) tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
     pub(crate) pushgateway: Option<PushgatewaySettings>,
+    pub(crate) destinations: Vec<SpanDestination>,
 }
 
 impl ObservabilityConfig {
@@ -57,6 +58,7 @@ impl ObservabilityConfig {
             resource: Vec::new(),
             tracing_bridge: None,
             pushgateway: None,
+            destinations: Vec::new(),
         }
     }
 
@@ -304,6 +306,7 @@ pub struct ObservabilityConfigBuilder {
     resource: Vec<(String, String)>,
     tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
     pushgateway: Option<PushgatewaySettings>,
+    destinations: Vec<SpanDestination>,
 }
 
 impl ObservabilityConfigBuilder {
@@ -391,6 +394,15 @@ impl ObservabilityConfigBuilder {
             every,
         )?);
         Ok(self)
+    }
+
+    /// Sends spans to `destination` too, beside the main exporter, through
+    /// its own bounded queue and export thread (drops counted with the
+    /// destination's name as `exporter`). For Langfuse:
+    /// `SpanDestination::new("langfuse", langfuse.otlp_span_exporter()?, SpanSelection::LlmTraces)`.
+    pub fn span_destination(mut self, destination: SpanDestination) -> Self {
+        self.destinations.push(destination);
+        self
     }
 
     /// Adds a resource attribute (`deployment.region`, ...) to every span.
@@ -508,6 +520,7 @@ impl ObservabilityConfigBuilder {
             resource: self.resource,
             tracing_bridge: self.tracing_bridge,
             pushgateway: self.pushgateway,
+            destinations: self.destinations,
         })
     }
 }

@@ -126,6 +126,7 @@ pub fn initialize_observability(
         resource,
         tracing_bridge,
         pushgateway,
+        destinations,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
@@ -135,7 +136,12 @@ pub fn initialize_observability(
     };
     let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
 
-    let mut builder = PrometheusBuilder::new();
+    // Histograms registered in the catalogue after this point (a crate that
+    // registers its metrics lazily) still render as histograms, with the
+    // latency layout, rather than as summaries.
+    let mut builder = PrometheusBuilder::new()
+        .set_buckets(tta_primitives_obs::catalogue::LATENCY_BUCKETS)
+        .expect("the latency buckets are not empty");
     for (name, buckets) in Catalogue::global().histogram_buckets() {
         builder = builder
             .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
@@ -163,8 +169,14 @@ pub fn initialize_observability(
         environment.as_deref(),
         &resource,
     );
-    let (provider, pipeline) =
-        crate::traces::install(traces, otlp.as_ref(), sampler, resource.clone(), queue)?;
+    let (provider, pipeline) = crate::traces::install(
+        traces,
+        otlp.as_ref(),
+        sampler,
+        resource.clone(),
+        queue,
+        &destinations,
+    )?;
     let logger_provider = match tracing_bridge {
         Some(level) => crate::bridge::install(&provider, otlp.as_ref(), resource, level)?,
         None => None,

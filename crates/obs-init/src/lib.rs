@@ -23,11 +23,14 @@
 //! nothing. With the `tracing` bridge on, the application's `tracing` spans
 //! join the same traces and its events are exported as OTLP log records
 //! carrying trace ids (over OTLP/HTTP). Short batch jobs can push their
-//! metrics to a Pushgateway instead of being scraped.
+//! metrics to a Pushgateway instead of being scraped. Extra
+//! [`SpanDestination`]s (Langfuse's OTLP endpoint, a second backend) receive
+//! every span or only whole LLM traces, each through its own bounded queue.
 #![forbid(unsafe_code)]
 
 mod bridge;
 mod config;
+mod destination;
 mod endpoint;
 mod error;
 mod otlp;
@@ -37,6 +40,7 @@ mod resource;
 mod traces;
 
 pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};
+pub use destination::{MAX_HELD_SPANS, SpanDestination, SpanSelection};
 pub use endpoint::{ObservabilityGuard, initialize_observability};
 pub use error::InitError;
 pub use otlp::{OtlpProtocol, OtlpSettings};

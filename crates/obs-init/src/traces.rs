@@ -16,7 +16,7 @@ use opentelemetry_sdk::{
 use std::sync::Arc;
 
 use crate::{
-    InitError,
+    InitError, SpanDestination,
     otlp::{OtlpProtocol, OtlpSettings},
     pipeline::{PipelineStats, QueueProcessor, QueueSettings},
 };
@@ -79,6 +79,7 @@ pub(crate) fn install(
     sampler: Sampler,
     resource: Resource,
     queue: QueueSettings,
+    destinations: &[SpanDestination],
 ) -> Result<(SdkTracerProvider, Arc<PipelineStats>), InitError> {
     let stats = Arc::new(PipelineStats::default());
     let mut builder = SdkTracerProvider::builder().with_sampler(sampler);
@@ -120,6 +121,15 @@ pub(crate) fn install(
             builder = builder.with_span_processor(processor);
         }
         _ => {}
+    }
+    for destination in destinations {
+        let queue = QueueSettings {
+            export_timeout: None,
+            ..queue
+        };
+        if let Some(processor) = destination.start(&resource, queue) {
+            builder = builder.with_span_processor(processor);
+        }
     }
     let builder = builder.with_resource(resource);
     let provider = builder.build();

@@ -3,6 +3,9 @@
 //! missing fail the test with the command that installs them.
 #![forbid(unsafe_code)]
 
+pub mod exposition;
+pub mod specs;
+
 use std::{
     future::Future,
     net::SocketAddr,

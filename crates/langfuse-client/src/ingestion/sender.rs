@@ -1,0 +1,412 @@
+//! The background thread: batching, compression, retries.
+
+use std::{
+    io::Write as _,
+    sync::{Arc, Mutex, atomic::Ordering},
+    thread::JoinHandle,
+    time::{Duration, Instant, SystemTime},
+};
+
+use flate2::{Compression, write::GzEncoder};
+use reqwest::{StatusCode, header};
+use serde::Deserialize;
+use tokio::sync::{Notify, mpsc};
+
+use super::{Control, DropReason, IngestionSettings, IngestionStats, Prepared};
+use crate::{config::LangfuseConfig, metrics::series};
+
+/// Bytes around the events of a batch body: `{"batch":[` ... `],"metadata":{..}}`.
+const ENVELOPE_BYTES: usize = 256;
+
+/// The exporter label of export errors.
+const EXPORTER: &str = "langfuse_ingestion";
+
+/// How long the thread keeps trying when every client handle was dropped
+/// without a shutdown.
+const DROP_GRACE: Duration = Duration::from_secs(5);
+
+pub(crate) struct Sender {
+    http: reqwest::Client,
+    url: String,
+    authorization: header::HeaderValue,
+    settings: IngestionSettings,
+    stats: Arc<IngestionStats>,
+    warned: Mutex<Option<Instant>>,
+}
+
+/// The documented 207 body; `successes` is not needed: every event not
+/// listed in `errors` was accepted.
+#[derive(Deserialize)]
+struct IngestionResponse {
+    #[serde(default)]
+    errors: Vec<ItemError>,
+}
+
+#[derive(Deserialize)]
+struct ItemError {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Why sending stopped early.
+struct Cancelled;
+
+impl Sender {
+    pub(crate) fn new(
+        config: &LangfuseConfig,
+        settings: &IngestionSettings,
+        stats: Arc<IngestionStats>,
+    ) -> Result<Self, std::io::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout())
+            .user_agent(concat!("tta-langfuse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let mut authorization =
+            header::HeaderValue::from_str(&config.authorization()).map_err(|_| {
+                std::io::Error::other(
+                    "the Langfuse keys contain characters not allowed in an HTTP header",
+                )
+            })?;
+        authorization.set_sensitive(true);
+        Ok(Self {
+            http,
+            url: config.ingestion_url(),
+            authorization,
+            settings: settings.clone(),
+            stats,
+            warned: Mutex::new(None),
+        })
+    }
+
+    /// Logs at most one warning a minute (a down server must not flood logs).
+    fn warn(&self, message: std::fmt::Arguments<'_>) {
+        let mut last = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            *last = Some(Instant::now());
+            tracing::warn!(target: "tta_langfuse", "{message}");
+        }
+    }
+
+    fn export_error(&self, reason: &'static str) {
+        metrics::counter!(
+            tta_primitives_obs::catalogue::EXPORT_ERRORS.name,
+            "exporter" => EXPORTER,
+            "reason" => reason
+        )
+        .increment(1);
+    }
+
+    /// Sends `pending` in batches under the size limit; empties it.
+    async fn send_all(
+        &self,
+        pending: &mut Vec<Prepared>,
+        cancel: &Notify,
+    ) -> Result<(), Cancelled> {
+        let limit = self.settings.max_batch_bytes.saturating_sub(ENVELOPE_BYTES);
+        while !pending.is_empty() {
+            let mut size = 0;
+            let mut take = 0;
+            for event in pending.iter() {
+                let extra = event.json.len() + 1;
+                if take > 0 && size + extra > limit {
+                    break;
+                }
+                size += extra;
+                take += 1;
+            }
+            let batch: Vec<Prepared> = pending.drain(..take).collect();
+            if let Err(Cancelled) = self.send_batch(batch, cancel).await {
+                return Err(Cancelled);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one batch, retrying what can be retried.
+    async fn send_batch(&self, mut batch: Vec<Prepared>, cancel: &Notify) -> Result<(), Cancelled> {
+        let mut attempt = 0u32;
+        loop {
+            let body = self.body(&batch);
+            let request = self
+                .http
+                .post(&self.url)
+                .header(header::AUTHORIZATION, self.authorization.clone())
+                .header(header::CONTENT_TYPE, "application/json");
+            let request = if self.settings.gzip {
+                request
+                    .header(header::CONTENT_ENCODING, "gzip")
+                    .body(gzip(body.as_bytes()))
+            } else {
+                request.body(body)
+            };
+            let outcome = tokio::select! {
+                response = request.send() => Some(response),
+                () = cancel.notified() => None,
+            };
+            let Some(outcome) = outcome else {
+                self.stats
+                    .drop_events(DropReason::Shutdown, batch.len() as u64);
+                return Err(Cancelled);
+            };
+            let retry_after = match outcome {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers());
+                    if status.is_success() {
+                        let text = response.text().await.unwrap_or_default();
+                        batch = self.settle(batch, &text);
+                        if batch.is_empty() {
+                            return Ok(());
+                        }
+                        None
+                    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        self.export_error(if status.is_server_error() {
+                            "http_5xx"
+                        } else {
+                            "http_429"
+                        });
+                        self.warn(format_args!(
+                            "Langfuse ingestion answered {status}; retrying {} events",
+                            batch.len()
+                        ));
+                        retry_after
+                    } else if status == StatusCode::PAYLOAD_TOO_LARGE && batch.len() > 1 {
+                        // Split and send each half on its own.
+                        let second = batch.split_off(batch.len() / 2);
+                        Box::pin(self.send_batch(batch, cancel)).await?;
+                        return Box::pin(self.send_batch(second, cancel)).await;
+                    } else {
+                        self.export_error("http_4xx");
+                        self.warn(format_args!(
+                            "Langfuse ingestion refused a batch of {} events with {status}{}; they are dropped",
+                            batch.len(),
+                            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                                ": check LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL"
+                            } else {
+                                ""
+                            }
+                        ));
+                        self.stats
+                            .drop_events(DropReason::Rejected, batch.len() as u64);
+                        return Ok(());
+                    }
+                }
+                Err(error) => {
+                    self.export_error(if error.is_timeout() {
+                        "timeout"
+                    } else {
+                        "network"
+                    });
+                    // reqwest's errors name the URL, never header values.
+                    self.warn(format_args!(
+                        "Langfuse ingestion request failed ({}); retrying {} events",
+                        error.without_url(),
+                        batch.len()
+                    ));
+                    None
+                }
+            };
+            attempt += 1;
+            if attempt > self.settings.max_retries {
+                self.warn(format_args!(
+                    "Langfuse ingestion gave up on {} events after {} retries",
+                    batch.len(),
+                    self.settings.max_retries
+                ));
+                self.stats
+                    .drop_events(DropReason::RetriesExhausted, batch.len() as u64);
+                return Ok(());
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            let delay = retry_after
+                .map(|d| d.min(self.settings.backoff_max))
+                .unwrap_or_else(|| self.backoff(attempt));
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.notified() => {
+                    self.stats.drop_events(DropReason::Shutdown, batch.len() as u64);
+                    return Err(Cancelled);
+                }
+            }
+        }
+    }
+
+    /// Counts a 2xx answer's results; returns the events to retry (those
+    /// the server failed with a 5xx or 429). Rejected (4xx) events are
+    /// logged and dropped.
+    fn settle(&self, batch: Vec<Prepared>, body: &str) -> Vec<Prepared> {
+        let Ok(parsed) = serde_json::from_str::<IngestionResponse>(body) else {
+            // A 2xx without the documented body: the batch was accepted.
+            self.sent(batch.len());
+            return Vec::new();
+        };
+        let mut retry = Vec::new();
+        let mut accepted = 0usize;
+        for event in batch {
+            match parsed.errors.iter().find(|e| e.id == event.id) {
+                Some(e) if e.status == 429 || e.status >= 500 => retry.push(event),
+                Some(e) => {
+                    self.stats.drop_events(DropReason::Rejected, 1);
+                    self.export_error("event_rejected");
+                    tracing::warn!(
+                        target: "tta_langfuse",
+                        event_id = %e.id,
+                        status = e.status,
+                        "Langfuse rejected an ingestion event: {}",
+                        e.message.as_deref().unwrap_or("no message")
+                    );
+                }
+                None => accepted += 1,
+            }
+        }
+        self.sent(accepted);
+        retry
+    }
+
+    fn sent(&self, n: usize) {
+        self.stats.sent.fetch_add(n as u64, Ordering::Relaxed);
+        series().sent.increment(&[], n as u64);
+    }
+
+    fn body(&self, batch: &[Prepared]) -> String {
+        let size = batch.iter().map(|e| e.json.len() + 1).sum::<usize>() + ENVELOPE_BYTES;
+        let mut body = String::with_capacity(size);
+        body.push_str("{\"batch\":[");
+        for (i, event) in batch.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&event.json);
+        }
+        body.push_str("],\"metadata\":{\"sdk_name\":\"tta-langfuse\",\"sdk_version\":\"");
+        body.push_str(env!("CARGO_PKG_VERSION"));
+        body.push_str("\",\"sdk_integration\":\"tta\",\"batch_size\":");
+        body.push_str(&batch.len().to_string());
+        body.push_str("}}");
+        body
+    }
+
+    /// Exponential backoff with jitter: a random delay in `[d/2, d]`,
+    /// `d = base * 2^(attempt-1)`, capped.
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .settings
+            .backoff_base
+            .saturating_mul(1u32 << (attempt - 1).min(20));
+        let d = exp.min(self.settings.backoff_max);
+        d / 2 + d.mul_f64(fastrand::f64() / 2.0)
+    }
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+    encoder
+        .write_all(body)
+        .expect("writing to a Vec cannot fail");
+    encoder.finish().expect("writing to a Vec cannot fail")
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(headers: &header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(SystemTime::now()).unwrap_or_default())
+}
+
+/// Starts the background thread with its own single-threaded runtime, so
+/// the client works from any caller (async or not) and never runs on the
+/// application's executor.
+pub(crate) fn spawn(
+    sender: Sender,
+    settings: IngestionSettings,
+    events: mpsc::Receiver<Prepared>,
+    control: mpsc::UnboundedReceiver<Control>,
+    cancel: Arc<Notify>,
+) -> Result<JoinHandle<()>, std::io::Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("tta-langfuse-ingestion".into())
+        .spawn(move || runtime.block_on(run(sender, settings, events, control, cancel)))
+}
+
+async fn run(
+    sender: Sender,
+    settings: IngestionSettings,
+    mut events: mpsc::Receiver<Prepared>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    cancel: Arc<Notify>,
+) {
+    let mut pending: Vec<Prepared> = Vec::new();
+    let mut pending_bytes = 0usize;
+    let mut tick = tokio::time::interval(settings.flush_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let drain = |events: &mut mpsc::Receiver<Prepared>, pending: &mut Vec<Prepared>| {
+        while let Ok(event) = events.try_recv() {
+            pending.push(event);
+        }
+    };
+    loop {
+        tokio::select! {
+            biased;
+            command = control.recv() => match command {
+                Some(Control::Flush(done)) => {
+                    drain(&mut events, &mut pending);
+                    pending_bytes = 0;
+                    if sender.send_all(&mut pending, &cancel).await.is_err() {
+                        break;
+                    }
+                    let _ = done.send(());
+                }
+                Some(Control::Shutdown(done)) => {
+                    events.close();
+                    drain(&mut events, &mut pending);
+                    if sender.send_all(&mut pending, &cancel).await.is_err() {
+                        break;
+                    }
+                    let _ = done.send(());
+                    return;
+                }
+                None => {
+                    // Every handle dropped without a shutdown: a last try.
+                    drain(&mut events, &mut pending);
+                    let _ = tokio::time::timeout(DROP_GRACE, sender.send_all(&mut pending, &cancel)).await;
+                    break;
+                }
+            },
+            event = events.recv() => {
+                let Some(event) = event else { continue };
+                pending_bytes += event.json.len();
+                pending.push(event);
+                if pending.len() >= settings.flush_at_events || pending_bytes >= settings.max_batch_bytes {
+                    pending_bytes = 0;
+                    if sender.send_all(&mut pending, &cancel).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                if !pending.is_empty() {
+                    pending_bytes = 0;
+                    if sender.send_all(&mut pending, &cancel).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    // Stopped at the shutdown deadline (or after the last handle went away):
+    // what is left is dropped, and counted.
+    events.close();
+    drain(&mut events, &mut pending);
+    sender
+        .stats
+        .drop_events(DropReason::Shutdown, pending.len() as u64);
+}

@@ -1,0 +1,531 @@
+//! What one LLM call records: its span's attributes and its metrics.
+
+use std::{
+    borrow::Cow,
+    fmt::{self, Write as _},
+    sync::{Arc, OnceLock, RwLock},
+    time::{Duration, SystemTime},
+};
+
+use hashbrown::{Equivalent, HashMap};
+use metrics::{Counter, Histogram};
+use opentelemetry::{
+    Array, Context, KeyValue, StringValue, Value,
+    trace::{Status, TraceContextExt},
+};
+use tokio::time::Instant;
+use tta_primitives_obs::series::DEFAULT_SERIES_CAP;
+
+use crate::{
+    attributes as a,
+    capture::Capture,
+    metrics::series,
+    pricing::{Cost, ModelPrice, PriceTable},
+    types::{LangfuseAttributes, LlmRequest, Message, Usage},
+};
+
+/// The settings shared by every call of one layer.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) prices: PriceTable,
+    pub(crate) capture: Capture,
+    /// Prices by model name as looked up (snapshot names resolved once).
+    pub(crate) resolved: RwLock<std::collections::HashMap<Box<str>, Option<ModelPrice>>>,
+}
+
+/// Models whose price lookups are remembered per layer.
+const RESOLVED_CAP: usize = 1024;
+
+impl Shared {
+    pub(crate) fn new(prices: PriceTable, capture: Capture) -> Self {
+        Self {
+            prices,
+            capture,
+            resolved: RwLock::default(),
+        }
+    }
+
+    /// The price of `model`, resolved once per model name.
+    pub(crate) fn price_of(&self, model: &str) -> Option<ModelPrice> {
+        if let Some(found) = self
+            .resolved
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(model)
+        {
+            return *found;
+        }
+        let price = self.prices.get(model).copied();
+        let mut resolved = self.resolved.write().unwrap_or_else(|p| p.into_inner());
+        if resolved.len() < RESOLVED_CAP {
+            resolved.insert(model.into(), price);
+        }
+        price
+    }
+}
+
+/// Token types, in the order of [`ModelMetrics::tokens`].
+const TOKEN_TYPES: [&str; 5] = ["input", "output", "cached", "cache_creation", "reasoning"];
+const OUTCOMES: [&str; 3] = ["success", "error", "cancelled"];
+
+/// The metric handles of one (provider, model), looked up once.
+#[derive(Debug)]
+pub(crate) struct ModelMetrics {
+    provider: Box<str>,
+    model: Box<str>,
+    requests: [Counter; 3],
+    tokens: [Counter; 5],
+    cost: Histogram,
+    unpriced: Counter,
+    duration: Histogram,
+    ttft: Histogram,
+}
+
+type ModelKey = (Box<str>, Box<str>);
+
+/// A borrowed [`ModelKey`]: hashes like it, so a warm lookup allocates nothing.
+#[derive(Hash)]
+struct ModelKeyRef<'a>(&'a str, &'a str);
+
+impl Equivalent<ModelKey> for ModelKeyRef<'_> {
+    fn equivalent(&self, key: &ModelKey) -> bool {
+        *key.0 == *self.0 && *key.1 == *self.1
+    }
+}
+
+fn model_metrics(provider: &str, model: &str) -> Arc<ModelMetrics> {
+    static CACHE: OnceLock<RwLock<HashMap<ModelKey, Arc<ModelMetrics>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&ModelKeyRef(provider, model))
+    {
+        return Arc::clone(found);
+    }
+    let s = series();
+    let labels = [provider, model];
+    let metrics = Arc::new(ModelMetrics {
+        provider: provider.into(),
+        model: model.into(),
+        requests: OUTCOMES.map(|o| s.requests.handle(&[provider, model, o])),
+        tokens: TOKEN_TYPES.map(|t| s.tokens.handle(&[provider, model, t])),
+        cost: s.cost.handle(&labels),
+        unpriced: s.unpriced.handle(&labels),
+        duration: s.duration.handle(&labels),
+        ttft: s.ttft.handle(&labels),
+    });
+    let mut map = cache.write().unwrap_or_else(|p| p.into_inner());
+    // Past the cap, label sets fold into `__overflow__` anyway: stop caching.
+    if map.len() < DEFAULT_SERIES_CAP {
+        map.entry((provider.into(), model.into()))
+            .or_insert_with(|| Arc::clone(&metrics));
+    }
+    metrics
+}
+
+/// How a call ended.
+#[derive(Clone, Copy)]
+pub(crate) enum Outcome<'a> {
+    Success(Summary<'a>),
+    Error(&'a dyn fmt::Display),
+    Cancelled,
+}
+
+/// What a successful call returned.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Summary<'a> {
+    pub(crate) id: Option<&'a str>,
+    pub(crate) model: Option<&'a str>,
+    pub(crate) finish_reasons: &'a [String],
+    pub(crate) usage: Option<Usage>,
+    /// The completion, when capture is on.
+    pub(crate) output: Option<&'a [Message]>,
+}
+
+/// One LLM call being recorded: its span (if traced) and metric handles.
+/// Dropped unfinished, it records a cancelled call.
+pub struct Recorder {
+    shared: Arc<Shared>,
+    metrics: Arc<ModelMetrics>,
+    cx: Option<Context>,
+    started: Instant,
+    first_token: Option<(Duration, SystemTime)>,
+    done: bool,
+}
+
+impl Recorder {
+    /// The request's attributes, for the span builder.
+    pub(crate) fn request_attributes(
+        shared: &Shared,
+        req: &LlmRequest,
+        langfuse: &LangfuseAttributes,
+    ) -> Vec<KeyValue> {
+        let mut attrs = Vec::with_capacity(16);
+        attrs.push(KeyValue::new(a::OPERATION_NAME, req.operation.as_str()));
+        attrs.push(KeyValue::new(a::PROVIDER_NAME, req.provider.clone()));
+        attrs.push(KeyValue::new(a::REQUEST_MODEL, req.model.clone()));
+        attrs.push(KeyValue::new(
+            a::LANGFUSE_OBSERVATION_TYPE,
+            langfuse.observation_type.as_str(),
+        ));
+        attrs.push(KeyValue::new(a::LANGFUSE_MODEL_NAME, req.model.clone()));
+        if req.stream {
+            attrs.push(KeyValue::new(a::REQUEST_STREAM, true));
+        }
+        let p = &req.parameters;
+        let mut params = String::new();
+        let mut param = |key: &'static str, name: &str, value: Value| {
+            params.push(if params.is_empty() { '{' } else { ',' });
+            let _ = match &value {
+                Value::F64(f) if f.is_finite() => write!(params, "\"{name}\":{f}"),
+                Value::I64(i) => write!(params, "\"{name}\":{i}"),
+                _ => write!(params, "\"{name}\":null"),
+            };
+            attrs.push(KeyValue::new(key, value));
+        };
+        if let Some(v) = p.temperature {
+            param(a::REQUEST_TEMPERATURE, "temperature", v.into());
+        }
+        if let Some(v) = p.top_p {
+            param(a::REQUEST_TOP_P, "top_p", v.into());
+        }
+        if let Some(v) = p.top_k {
+            param(a::REQUEST_TOP_K, "top_k", v.into());
+        }
+        if let Some(v) = p.max_tokens {
+            param(
+                a::REQUEST_MAX_TOKENS,
+                "max_tokens",
+                saturating_i64(v).into(),
+            );
+        }
+        if let Some(v) = p.frequency_penalty {
+            param(a::REQUEST_FREQUENCY_PENALTY, "frequency_penalty", v.into());
+        }
+        if let Some(v) = p.presence_penalty {
+            param(a::REQUEST_PRESENCE_PENALTY, "presence_penalty", v.into());
+        }
+        if let Some(v) = p.seed {
+            param(a::REQUEST_SEED, "seed", v.into());
+        }
+        if !params.is_empty() {
+            params.push('}');
+            attrs.push(KeyValue::new(a::LANGFUSE_MODEL_PARAMETERS, params));
+        }
+        if !p.stop_sequences.is_empty() {
+            attrs.push(KeyValue::new(
+                a::REQUEST_STOP_SEQUENCES,
+                string_array(p.stop_sequences.iter().cloned()),
+            ));
+        }
+        push_langfuse(&mut attrs, langfuse);
+        if shared.capture.is_enabled() {
+            let input = messages_json(&shared.capture, &req.messages, None);
+            attrs.push(KeyValue::new(a::INPUT_MESSAGES, input.clone()));
+            attrs.push(KeyValue::new(a::LANGFUSE_INPUT, input));
+        }
+        attrs
+    }
+
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        provider: &str,
+        model: &str,
+        cx: Option<Context>,
+    ) -> Self {
+        Self {
+            shared,
+            metrics: model_metrics(provider, model),
+            cx,
+            started: Instant::now(),
+            first_token: None,
+            done: false,
+        }
+    }
+
+    pub(crate) fn capture(&self) -> &Capture {
+        &self.shared.capture
+    }
+
+    /// Marks the first generated content (once).
+    pub(crate) fn first_token(&mut self) {
+        if self.first_token.is_none() {
+            self.first_token = Some((self.started.elapsed(), SystemTime::now()));
+        }
+    }
+
+    /// Records the end of the call.
+    pub(crate) fn finish(&mut self, outcome: Outcome<'_>) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let m = &*self.metrics;
+        m.duration.record(elapsed);
+        let outcome_index = match &outcome {
+            Outcome::Success(_) => 0,
+            Outcome::Error(_) => 1,
+            Outcome::Cancelled => 2,
+        };
+        m.requests[outcome_index].increment(1);
+        if let Some((ttft, _)) = self.first_token {
+            m.ttft.record(ttft.as_secs_f64());
+        }
+        let mut attrs: Vec<KeyValue> = Vec::with_capacity(if self.cx.is_some() { 14 } else { 0 });
+        match outcome {
+            Outcome::Success(summary) => self.success(summary, &mut attrs),
+            Outcome::Error(error) => {
+                if let Some(cx) = &self.cx {
+                    let message = error.to_string();
+                    attrs.push(KeyValue::new(a::ERROR_TYPE, "llm_error"));
+                    attrs.push(KeyValue::new(a::LANGFUSE_LEVEL, "ERROR"));
+                    attrs.push(KeyValue::new(a::LANGFUSE_STATUS_MESSAGE, message.clone()));
+                    cx.span().set_status(Status::error(message));
+                }
+            }
+            Outcome::Cancelled => {
+                if let Some(cx) = &self.cx {
+                    attrs.push(KeyValue::new(a::ERROR_TYPE, "cancelled"));
+                    cx.span().set_status(Status::error("cancelled"));
+                }
+            }
+        }
+        if let Some(cx) = &self.cx {
+            let span = cx.span();
+            span.set_attributes(attrs);
+            span.end();
+        }
+    }
+
+    fn success(&self, summary: Summary<'_>, attrs: &mut Vec<KeyValue>) {
+        let m = &*self.metrics;
+        let usage = summary.usage;
+        if let Some(u) = &usage {
+            let counts = [
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_read_input_tokens,
+                u.cache_creation_input_tokens,
+                u.reasoning_tokens,
+            ];
+            for (counter, n) in m.tokens.iter().zip(counts) {
+                if n > 0 {
+                    counter.increment(n);
+                }
+            }
+        }
+        // Priced by the answering model (a dated snapshot is more precise),
+        // else by the requested one.
+        let cost = usage.as_ref().and_then(|u| {
+            summary
+                .model
+                .and_then(|model| self.shared.price_of(model))
+                .or_else(|| self.shared.price_of(&m.model))
+                .map(|price| price.cost(u))
+        });
+        match &cost {
+            Some(cost) => m.cost.record(cost.total),
+            None => m.unpriced.increment(1),
+        }
+        let Some(cx) = &self.cx else { return };
+        cx.span().set_status(Status::Ok);
+        if let Some(id) = summary.id {
+            attrs.push(KeyValue::new(a::RESPONSE_ID, id.to_owned()));
+        }
+        if let Some(model) = summary.model {
+            attrs.push(KeyValue::new(a::RESPONSE_MODEL, model.to_owned()));
+        }
+        if !summary.finish_reasons.is_empty() {
+            attrs.push(KeyValue::new(
+                a::RESPONSE_FINISH_REASONS,
+                string_array(summary.finish_reasons.iter().cloned()),
+            ));
+        }
+        if let Some(u) = &usage {
+            attrs.push(KeyValue::new(
+                a::USAGE_INPUT_TOKENS,
+                saturating_i64(u.input_tokens),
+            ));
+            attrs.push(KeyValue::new(
+                a::USAGE_OUTPUT_TOKENS,
+                saturating_i64(u.output_tokens),
+            ));
+            if u.cache_read_input_tokens > 0 {
+                attrs.push(KeyValue::new(
+                    a::USAGE_CACHE_READ_INPUT_TOKENS,
+                    saturating_i64(u.cache_read_input_tokens),
+                ));
+            }
+            if u.cache_creation_input_tokens > 0 {
+                attrs.push(KeyValue::new(
+                    a::USAGE_CACHE_CREATION_INPUT_TOKENS,
+                    saturating_i64(u.cache_creation_input_tokens),
+                ));
+            }
+            if u.reasoning_tokens > 0 {
+                attrs.push(KeyValue::new(
+                    a::USAGE_REASONING_OUTPUT_TOKENS,
+                    saturating_i64(u.reasoning_tokens),
+                ));
+            }
+            attrs.push(KeyValue::new(a::LANGFUSE_USAGE_DETAILS, usage_details(u)));
+        }
+        if let Some(cost) = &cost {
+            attrs.push(KeyValue::new(a::LANGFUSE_COST_DETAILS, cost_details(cost)));
+        }
+        if let Some((ttft, at)) = self.first_token {
+            attrs.push(KeyValue::new(
+                a::RESPONSE_TIME_TO_FIRST_CHUNK,
+                ttft.as_secs_f64(),
+            ));
+            attrs.push(KeyValue::new(
+                a::LANGFUSE_COMPLETION_START_TIME,
+                humantime::format_rfc3339_micros(at).to_string(),
+            ));
+        }
+        if let Some(output) = summary.output {
+            let json = messages_json(&self.shared.capture, output, summary.finish_reasons.first());
+            attrs.push(KeyValue::new(a::OUTPUT_MESSAGES, json.clone()));
+            attrs.push(KeyValue::new(a::LANGFUSE_OUTPUT, json));
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.finish(Outcome::Cancelled);
+    }
+}
+
+fn push_langfuse(attrs: &mut Vec<KeyValue>, l: &LangfuseAttributes) {
+    let mut opt = |key: &'static str, value: &Option<String>| {
+        if let Some(v) = value {
+            attrs.push(KeyValue::new(key, v.clone()));
+        }
+    };
+    opt(a::LANGFUSE_TRACE_NAME, &l.trace_name);
+    opt(a::USER_ID, &l.user_id);
+    opt(a::SESSION_ID, &l.session_id);
+    opt(a::LANGFUSE_RELEASE, &l.release);
+    opt(a::LANGFUSE_ENVIRONMENT, &l.environment);
+    if !l.tags.is_empty() {
+        attrs.push(KeyValue::new(
+            a::LANGFUSE_TRACE_TAGS,
+            string_array(l.tags.iter().cloned()),
+        ));
+    }
+    if let Some((name, version)) = &l.prompt {
+        attrs.push(KeyValue::new(a::LANGFUSE_PROMPT_NAME, name.clone()));
+        attrs.push(KeyValue::new(
+            a::LANGFUSE_PROMPT_VERSION,
+            i64::from(*version),
+        ));
+    }
+}
+
+fn string_array(values: impl Iterator<Item = String>) -> Value {
+    Value::Array(Array::String(values.map(StringValue::from).collect()))
+}
+
+fn saturating_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Langfuse usage details: the prompt split by cache status (the parts sum
+/// to all prompt tokens) and the output; reasoning tokens are part of the
+/// output and are only on `gen_ai.usage.reasoning.output_tokens`, so no
+/// token is counted twice.
+pub(crate) fn usage_details(u: &Usage) -> String {
+    let mut out = format!(
+        "{{\"input\":{},\"output\":{}",
+        u.uncached_input_tokens(),
+        u.output_tokens
+    );
+    if u.cache_read_input_tokens > 0 {
+        let _ = write!(out, ",\"input_cache_read\":{}", u.cache_read_input_tokens);
+    }
+    if u.cache_creation_input_tokens > 0 {
+        let _ = write!(
+            out,
+            ",\"input_cache_creation\":{}",
+            u.cache_creation_input_tokens
+        );
+    }
+    out.push('}');
+    out
+}
+
+/// Langfuse cost details, with the same keys as the usage details.
+pub(crate) fn cost_details(c: &Cost) -> String {
+    // Written by hand: this runs on every priced call, and a JSON map would
+    // allocate per key. `{:?}` prints an f64 so that it parses back exactly.
+    let mut out = String::with_capacity(96);
+    let _ = write!(out, "{{\"input\":{:?},\"output\":{:?}", c.input, c.output);
+    if c.cached_input > 0.0 {
+        let _ = write!(out, ",\"input_cache_read\":{:?}", c.cached_input);
+    }
+    if c.cache_creation_input > 0.0 {
+        let _ = write!(
+            out,
+            ",\"input_cache_creation\":{:?}",
+            c.cache_creation_input
+        );
+    }
+    let _ = write!(out, ",\"total\":{:?}}}", c.total);
+    out
+}
+
+/// Messages in the GenAI conventions' JSON shape
+/// (`[{"role":..,"parts":[{"type":"text","content":..}]}]`), masked, the
+/// field capped.
+fn messages_json(capture: &Capture, messages: &[Message], finish: Option<&String>) -> String {
+    let items: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            let mut obj = serde_json::json!({
+                "role": m.role,
+                "parts": [{"type": "text", "content": capture.mask_text(&m.content)}],
+            });
+            if let Some(reason) = finish {
+                obj["finish_reason"] = serde_json::Value::String(reason.clone());
+            }
+            obj
+        })
+        .collect();
+    capture.cap(serde_json::Value::Array(items).to_string())
+}
+
+/// The trace and observation attributes of a call: the request's, with
+/// unset ones taken from the workflow the call runs in.
+pub(crate) fn effective_langfuse<'a>(
+    req: &'a LlmRequest,
+    ctx: Option<&tta_primitives_core::WorkflowContext>,
+) -> Cow<'a, LangfuseAttributes> {
+    let Some(ctx) = ctx else {
+        return Cow::Borrowed(&req.langfuse);
+    };
+    let mut l = req.langfuse.clone();
+    if l.trace_name.is_none() {
+        l.trace_name = Some(ctx.workflow_name().to_owned());
+    }
+    if l.user_id.is_none() {
+        l.user_id = ctx.user_id().map(str::to_owned);
+    }
+    if l.session_id.is_none() {
+        l.session_id = ctx.session_id().map(str::to_owned);
+    }
+    if l.tags.is_empty() {
+        l.tags = ctx.tags().to_vec();
+    }
+    Cow::Owned(l)
+}
+
+impl fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recorder")
+            .field("provider", &self.metrics.provider)
+            .field("model", &self.metrics.model)
+            .finish_non_exhaustive()
+    }
+}
