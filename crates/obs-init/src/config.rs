@@ -34,6 +34,15 @@ pub struct ObservabilityConfig {
 }
 
 impl ObservabilityConfig {
+    /// Adds a span destination beside the main exporter (see
+    /// [`ObservabilityConfigBuilder::span_destination`]), for a
+    /// configuration read from the environment.
+    #[must_use]
+    pub fn with_span_destination(mut self, destination: SpanDestination) -> Self {
+        self.destinations.push(destination);
+        self
+    }
+
     /// A builder for the service `name`, with the defaults: metrics on
     /// `127.0.0.1:9464`, version from the caller's `CARGO_PKG_VERSION`
     /// unless set.

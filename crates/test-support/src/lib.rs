@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod exposition;
+pub mod generated;
 pub mod specs;
 
 use std::{

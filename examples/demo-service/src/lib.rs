@@ -15,16 +15,93 @@ use std::{
 
 use axum::{Router, extract::State, http::StatusCode, routing::post};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::Full;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use opentelemetry::{KeyValue, trace::TraceContextExt};
-use tower::{ServiceBuilder, ServiceExt};
-use tta_primitives_core::{BoxPrimitive, Request, WorkflowContext, WorkflowError, prelude::*};
+use tower::{Layer, ServiceBuilder, ServiceExt};
+use tta_langfuse::{
+    InstrumentedStream, LlmChunk, LlmLayer, LlmRequest, LlmStream, Message, ModelPrice, PriceTable,
+    Usage,
+};
+use tta_primitives_core::{BoxPrimitive, Request, WorkflowError, prelude::*};
 use tta_primitives_obs::{
     InstrumentExt,
     layer::TelemetryLayer,
-    propagation::{ExtractLayer, InjectLayer, context_of, workflow_context},
+    propagation::{ExtractLayer, InjectLayer, workflow_context},
 };
+
+/// The simulated LLM provider's name.
+pub const SIMULATED_PROVIDER: &str = "simulated";
+/// The simulated model (priced in [`llm_layer`]).
+pub const SIMULATED_MODEL: &str = "demo-llm-small";
+
+/// The LLM layer of the demo: the built-in prices plus the simulated model's.
+pub fn llm_layer() -> LlmLayer {
+    let mut prices = PriceTable::builtin();
+    prices.insert(
+        SIMULATED_MODEL,
+        ModelPrice::new(0.5, 1.5)
+            .and_then(|p| p.with_cached_input(0.25))
+            .expect("valid prices"),
+    );
+    LlmLayer::new().prices(prices)
+}
+
+/// A simulated model: streams a one-line summary after a short wait (the
+/// time to first token), reports token counts like a real provider, and is
+/// "overloaded" for one total in fifty (those ending in 7 modulo 50), so
+/// failures are steady under load yet predictable for a given order.
+async fn simulated_model(
+    req: Request<LlmRequest>,
+) -> Result<LlmStream<WorkflowError>, WorkflowError> {
+    work(40, 160).await;
+    let total = req
+        .input
+        .messages
+        .last()
+        .map(|m| m.content.clone())
+        .unwrap_or_default();
+    let amount: u64 = total
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    if amount % 50 == 7 {
+        return Err(WorkflowError::with_kind(
+            "llm_overloaded",
+            "simulated overload",
+        ));
+    }
+    let input_tokens = 120 + total.len() as u64 * 3;
+    let output_tokens = fastrand::u64(40..220);
+    let cached = if fastrand::bool() { 64 } else { 0 };
+    let words: Vec<String> = format!("{total}, ready to ship.")
+        .split_inclusive(' ')
+        .map(str::to_owned)
+        .collect();
+    let last = words.len();
+    let chunks = words.into_iter().enumerate().map(move |(i, word)| {
+        let end = i + 1 == last;
+        LlmChunk {
+            id: (i == 0).then(|| "sim-1".to_owned()),
+            model: (i == 0).then(|| format!("{SIMULATED_MODEL}-2025-01-01")),
+            delta: word,
+            finish_reason: end.then(|| "stop".to_owned()),
+            usage: end.then_some(Usage {
+                input_tokens,
+                output_tokens,
+                cache_read_input_tokens: cached,
+                ..Usage::default()
+            }),
+        }
+    });
+    Ok(LlmStream::new(futures_util::stream::iter(chunks).then(
+        |chunk| async move {
+            work(5, 15).await;
+            Ok(chunk)
+        },
+    )))
+}
 
 /// Sleeps a random time in `[min, max)` milliseconds.
 async fn work(min: u64, max: u64) {
@@ -128,23 +205,40 @@ pub fn quote_workflow() -> Result<BoxPrimitive<u64, u64>, ConfigError> {
     )
     .named("discount");
 
-    let summarise = from_fn(|ctx: WorkflowContext, total: u64| async move {
-        // A simulated LLM call: latency and token counts on the step's span,
-        // with OpenTelemetry's GenAI attribute names.
-        work(20, 80).await;
-        let input_tokens = 120 + total % 400;
-        let output_tokens = fastrand::u64(40..220);
-        let cx = context_of(&ctx);
-        cx.span().set_attributes([
-            KeyValue::new("gen_ai.operation.name", "chat"),
-            KeyValue::new("gen_ai.provider.name", "simulated"),
-            KeyValue::new("gen_ai.request.model", "demo-llm-small"),
-            KeyValue::new("gen_ai.usage.input_tokens", input_tokens as i64),
-            KeyValue::new("gen_ai.usage.output_tokens", output_tokens as i64),
-        ]);
-        Ok::<_, WorkflowError>(total)
+    // The LLM summary: a prompt built from the total, a (simulated,
+    // streamed) model call through the LLM layer, and the total read back
+    // from the completion. If the model fails, the quote goes on without a
+    // summary.
+    let prompt = lambda(|total: u64| async move {
+        Ok::<_, WorkflowError>(
+            LlmRequest::chat(SIMULATED_PROVIDER, SIMULATED_MODEL)
+                .message(Message::new("system", "Summarise the quote in one line."))
+                .message(Message::new("user", format!("Quote total: {total}")))
+                .max_tokens(200)
+                .temperature(0.3)
+                .prompt("quote-summary", 1)
+                .streaming(),
+        )
     })
-    .named("llm_summary");
+    .named("llm_prompt");
+    let llm = step(llm_layer().layer(tower::service_fn(simulated_model))).named("llm_call");
+    let read = lambda(|mut stream: InstrumentedStream<WorkflowError>| async move {
+        let mut text = String::new();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(&chunk?.delta);
+        }
+        text.split(|c: char| !c.is_ascii_digit())
+            .find(|digits| !digits.is_empty())
+            .and_then(|digits| digits.parse::<u64>().ok())
+            .ok_or_else(|| WorkflowError::with_kind("llm_unreadable", "no total in the summary"))
+    })
+    .named("llm_read");
+    let summarise = (prompt >> llm >> read)
+        .named("llm_chain")
+        .fallback(
+            lambda(|total: u64| async move { Ok::<_, WorkflowError>(total) }).named("no_summary"),
+        )
+        .named("llm_summary");
 
     let ok = |name: &'static str| {
         lambda(|total: u64| async move { Ok::<_, WorkflowError>(total) }).named(name)

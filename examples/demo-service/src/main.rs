@@ -9,7 +9,11 @@ use std::{
 
 use clap::Parser;
 use tta_demo::{LoadStats, app, generate_load, quote_workflow};
-use tta_obs_init::{ObservabilityConfig, OtlpProtocol, TracesExporter, initialize_observability};
+use tta_langfuse::LangfuseConfig;
+use tta_obs_init::{
+    ObservabilityConfig, OtlpProtocol, SpanDestination, SpanSelection, TracesExporter,
+    initialize_observability,
+};
 
 #[derive(Parser)]
 #[command(about = "The tta demo service: workflows using every primitive, with metrics and traces")]
@@ -28,7 +32,21 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let config = ObservabilityConfig::from_env(Some("tta-demo"))?;
+    // Before the recorder starts, so /metrics knows the LLM histograms' buckets.
+    tta_langfuse::register_metrics()?;
+    let mut config = ObservabilityConfig::from_env(Some("tta-demo"))?;
+    let langfuse = if std::env::var_os("LANGFUSE_PUBLIC_KEY").is_some() {
+        let langfuse = LangfuseConfig::from_env()?;
+        config = config.with_span_destination(SpanDestination::new(
+            "langfuse",
+            langfuse.otlp_span_exporter()?,
+            SpanSelection::LlmTraces,
+        ));
+        format!("LLM traces also go to Langfuse at {}", langfuse.host())
+    } else {
+        "off (set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to send LLM traces)"
+            .to_owned()
+    };
     let traces = match (config.traces_exporter(), config.otlp()) {
         (TracesExporter::Otlp, Some(otlp)) => {
             let protocol = match otlp.protocol() {
@@ -85,7 +103,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map_or_else(String::new, |a| format!("http://{a}/healthz"));
     eprintln!(
         "tta demo: API http://{api}/quote (POST a number of items); metrics {metrics}; health {health}\n\
-         load generator: {} requests/s; traces: {traces}; Ctrl-C stops (with a final flush)",
+         load generator: {} requests/s; traces: {traces}; Langfuse: {langfuse}; Ctrl-C stops (with a final flush)",
         args.rate
     );
 

@@ -131,16 +131,39 @@ fn quote_to_phoenix(grpc: bool) {
             roots, 1,
             "the quote's trace has one root: every span of the quote is in it"
         );
-        let llm = find("llm_summary");
+        // The LLM call nests under its step, and Phoenix derived its
+        // OpenInference view (model, token counts) from our gen_ai attributes.
+        let llm = find("chat demo-llm-small");
+        assert_eq!(parent(llm), id(find("llm_call")), "{llm:#}");
         assert_eq!(
             text(llm, &["attributes", "gen_ai.request.model"]),
             Some("demo-llm-small"),
             "{llm:#}"
         );
+        assert_eq!(
+            text(llm, &["attributes", "llm.model_name"]),
+            Some("demo-llm-small"),
+            "Phoenix's model name, derived from gen_ai.request.model: {llm:#}"
+        );
+        assert_eq!(
+            text(llm, &["span_kind"]),
+            Some("LLM"),
+            "Phoenix classified the span as an LLM call: {llm:#}"
+        );
+        let tokens = |key: &str| llm["attributes"][key].as_i64();
+        let (prompt, completion) = (
+            tokens("llm.token_count.prompt"),
+            tokens("llm.token_count.completion"),
+        );
+        assert_eq!(prompt, tokens("gen_ai.usage.input_tokens"), "{llm:#}");
+        assert_eq!(completion, tokens("gen_ai.usage.output_tokens"), "{llm:#}");
         assert!(
-            llm["attributes"]["gen_ai.usage.input_tokens"]
-                .as_i64()
-                .is_some_and(|t| t > 0),
+            prompt.is_some_and(|t| t > 0) && completion.is_some_and(|t| t > 0),
+            "{llm:#}"
+        );
+        assert_eq!(
+            tokens("llm.token_count.total"),
+            Some(prompt.unwrap() + completion.unwrap()),
             "{llm:#}"
         );
     });

@@ -13,6 +13,7 @@ use tta_test_support::{Prometheus, eventually, first_value, get, promtool_check_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_finds_every_metric_the_demo_exercises() {
+    tta_langfuse::register_metrics().unwrap();
     let config = ObservabilityConfig::builder("tta-demo")
         .metrics_addr("127.0.0.1:0")
         .traces_exporter(TracesExporter::None)
@@ -65,7 +66,7 @@ async fn prometheus_finds_every_metric_the_demo_exercises() {
     for (metric, labels) in [
         (
             "tta_primitive_duration_seconds_count",
-            "workflow=\"quote\",primitive=\"llm_summary\",primitive_type=\"lambda\"",
+            "workflow=\"quote\",primitive=\"llm_summary\",primitive_type=\"fallback\"",
         ),
         (
             "tta_primitive_in_flight",
@@ -123,12 +124,46 @@ async fn prometheus_finds_every_metric_the_demo_exercises() {
             "tta_fallback_total",
             "primitive=\"pay_or_invoice\",result=\"fallback\"",
         ),
+        (
+            "tta_llm_requests_total",
+            "provider=\"simulated\",model=\"demo-llm-small\",outcome=\"success\"",
+        ),
+        (
+            "tta_llm_tokens_total",
+            "provider=\"simulated\",model=\"demo-llm-small\",token_type=\"input\"",
+        ),
+        (
+            "tta_llm_tokens_total",
+            "provider=\"simulated\",model=\"demo-llm-small\",token_type=\"output\"",
+        ),
+        (
+            "tta_llm_tokens_total",
+            "provider=\"simulated\",model=\"demo-llm-small\",token_type=\"cached\"",
+        ),
+        ("tta_llm_cost_usd_sum", "model=\"demo-llm-small\""),
+        (
+            "tta_llm_request_duration_seconds_count",
+            "model=\"demo-llm-small\"",
+        ),
+        (
+            "tta_llm_time_to_first_token_seconds_bucket",
+            "model=\"demo-llm-small\",le=\"0.25\"",
+        ),
     ] {
         let result = prometheus.query(&format!("{metric}{{{labels}}}")).await;
         assert!(!result.is_empty(), "no {metric}{{{labels}}} in Prometheus");
         let v = value(&result);
         assert!(v.is_finite() && v >= 0.0, "{metric}{{{labels}}} = {v}");
     }
+    // The LLM's spend: priced at $0.5/M input (cached $0.25/M) and $1.5/M
+    // output, a summary of at most ~250 prompt and 220 completion tokens
+    // costs well under a tenth of a cent.
+    let calls = value(&prometheus.query("sum(tta_llm_cost_usd_count)").await);
+    let spend = value(&prometheus.query("sum(tta_llm_cost_usd_sum)").await);
+    assert!(
+        calls > 0.0 && spend > 0.0 && spend / calls < 0.001,
+        "{spend} USD over {calls} calls"
+    );
     // Plausible values: the tax cache holds at most its capacity, and every
     // cache lookup is either a hit or a miss of a quote that got that far.
     let entries = value(
