@@ -36,6 +36,14 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Regenerate the Grafana dashboards, Prometheus rules, promtool tests,
+    /// provisioning and runbooks from the metric catalogue and
+    /// deploy/slo.toml (`--check` only reports stale files).
+    Dashboards {
+        /// Arguments for the generator (`--check`, `--config FILE`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 /// One step of a command: a program and its arguments, with extra env vars.
@@ -159,17 +167,17 @@ fn run(steps: &[Step], extra_env: &[(&str, String)]) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs the demo service in the foreground (Ctrl-C stops it).
-fn demo(args: &[String]) -> Result<(), String> {
+/// Runs a workspace binary in the foreground with `args`.
+fn run_package(package: &str, args: &[String]) -> Result<(), String> {
     let status = Command::new("cargo")
-        .args(["run", "--quiet", "--package", "tta-demo", "--"])
+        .args(["run", "--quiet", "--package", package, "--"])
         .args(args)
         .status()
-        .map_err(|e| format!("demo: could not start cargo: {e}"))?;
+        .map_err(|e| format!("{package}: could not start cargo: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("demo failed ({status})"))
+        Err(format!("{package} failed ({status})"))
     }
 }
 
@@ -178,7 +186,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Ci => setup::test_tools().and_then(|env| run(CI_STEPS, &env)),
         Cmd::Setup => setup::test_tools().map(|_| ()),
-        Cmd::Demo { args } => demo(&args),
+        Cmd::Demo { args } => run_package("tta-demo", &args),
+        Cmd::Dashboards { args } => run_package("tta-dashboards", &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -214,6 +214,12 @@ impl<H: Handle> Series<H> {
                 .get_or_init(|| H::register(self.def, self.labels(&[])))
                 .clone();
         }
+        if handles.is_empty() {
+            // The metric's overflow counter exists (at 0) from the metric's
+            // first series on, so dashboards and alerts see "no overflow"
+            // rather than "no data".
+            metrics::counter!(SERIES_OVERFLOW.name, "metric" => self.def.name).increment(0);
+        }
         let handle = H::register(self.def, self.labels(values));
         let owned = normalise(self.def, values).map(Box::from).collect();
         handles.insert(OwnedValues(owned), handle.clone());

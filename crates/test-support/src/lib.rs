@@ -116,14 +116,29 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus and waits until it is ready.
     pub async fn start(job: &str, targets: &[SocketAddr]) -> Self {
+        Self::start_with_rules(job, targets, &[]).await
+    }
+
+    /// Starts Prometheus with `rule_files` loaded (evaluated every second)
+    /// and waits until it is ready.
+    pub async fn start_with_rules(
+        job: &str,
+        targets: &[SocketAddr],
+        rule_files: &[PathBuf],
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("tta-prometheus-{}-{job}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let config = dir.join("prometheus.yml");
         let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let rules: Vec<String> = rule_files
+            .iter()
+            .map(|r| format!("'{}'", r.display()))
+            .collect();
         std::fs::write(
             &config,
             format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: [{}]\nscrape_configs:\n  - job_name: {job}\n    static_configs:\n      - targets: [{}]\n",
+                rules.join(", "),
                 targets.join(", ")
             ),
         )
@@ -156,6 +171,11 @@ impl Prometheus {
         )
         .await;
         prometheus
+    }
+
+    /// The HTTP base URL.
+    pub fn url(&self) -> &str {
+        &self.url
     }
 
     /// The series of an instant query's result.
