@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
 mod setup;
+mod stack;
 
 use std::{
     io::{BufRead, BufReader},
@@ -44,6 +45,19 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Bring the observability stack up: Docker Compose (collector, Jaeger,
+    /// Loki, Prometheus with the generated rules, Alertmanager, Pushgateway,
+    /// Grafana with the dashboards), or `--native` with locally installed
+    /// Prometheus, Alertmanager and Pushgateway; waits for each to be
+    /// healthy and prints the URLs.
+    StackUp(stack::StackOptions),
+    /// Stop the stack (in native mode, exactly the processes stack-up started).
+    StackDown(stack::StackOptions),
+    /// Check the running stack: the app's /metrics and /healthz, its target
+    /// in Prometheus with fresh samples, the rules loaded without errors,
+    /// Alertmanager, and Grafana's dashboards when Grafana runs. Fails with
+    /// the reasons when a check fails.
+    StackStatus(stack::StackOptions),
 }
 
 /// One step of a command: a program and its arguments, with extra env vars.
@@ -188,6 +202,9 @@ fn main() -> ExitCode {
         Cmd::Setup => setup::test_tools().map(|_| ()),
         Cmd::Demo { args } => run_package("tta-demo", &args),
         Cmd::Dashboards { args } => run_package("tta-dashboards", &args),
+        Cmd::StackUp(options) => stack::up(&options),
+        Cmd::StackDown(options) => stack::down(&options),
+        Cmd::StackStatus(options) => stack::status(&options),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,6 +72,12 @@ pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
         ("/usr/bin/prometheus", "prometheus"),
         ("/usr/bin/promtool", "prometheus"),
         ("/usr/bin/prometheus-pushgateway", "prometheus-pushgateway"),
+        // Alertmanager and amtool: the native stack and the config checks.
+        (
+            "/usr/bin/prometheus-alertmanager",
+            "prometheus-alertmanager",
+        ),
+        ("/usr/bin/amtool", "prometheus-alertmanager"),
         // `unshare` and `ip`: the trace backend's tests run in a private network namespace.
         ("/usr/bin/unshare", "util-linux"),
         ("/usr/sbin/ip", "iproute2"),
@@ -82,6 +88,7 @@ pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
     .collect();
     if !missing.is_empty() {
         let mut packages = missing.clone();
+        packages.sort_unstable();
         packages.dedup();
         eprintln!("==> setup: installing the Debian packages {packages:?}");
         apt_install(&packages)?;
