@@ -3,53 +3,16 @@
 //! counting allocator (dhat), under a recorder whose handles are plain
 //! atomics, so the count is our instrumentation's alone.
 
-use std::sync::{
-    Arc,
-    atomic::{AtomicU64, AtomicUsize, Ordering},
-};
+use std::sync::Arc;
 
 use futures_util::FutureExt;
-use metrics::{
-    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
-};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
 use tta_primitives_obs::{InstrumentExt, Telemetry, layer::TelemetryLayer};
+use tta_test_support::recorder::{AtomicRecorder, registrations};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
-
-/// Counts registrations: a registry lookup by name would show up here.
-static REGISTRATIONS: AtomicUsize = AtomicUsize::new(0);
-
-#[derive(Default)]
-struct Sum(AtomicU64);
-
-impl HistogramFn for Sum {
-    fn record(&self, value: f64) {
-        self.0.fetch_add(value.to_bits() & 1, Ordering::Relaxed);
-    }
-}
-
-struct AtomicRecorder;
-
-impl Recorder for AtomicRecorder {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn register_counter(&self, _: &Key, _: &Metadata<'_>) -> Counter {
-        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
-        Counter::from_arc(Arc::new(AtomicU64::new(0)))
-    }
-    fn register_gauge(&self, _: &Key, _: &Metadata<'_>) -> Gauge {
-        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
-        Gauge::from_arc(Arc::new(AtomicU64::new(0)))
-    }
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        REGISTRATIONS.fetch_add(1, Ordering::Relaxed);
-        Histogram::from_arc(Arc::new(Sum::default()))
-    }
-}
 
 fn blocks() -> u64 {
     dhat::HeapStats::get().total_blocks
@@ -73,7 +36,7 @@ fn warm_instrumented_executions_do_not_allocate() {
     for _ in 0..10 {
         assert_eq!(run(), 6); // warm up: handles, pools, thread-locals
     }
-    let (before, registrations) = (blocks(), REGISTRATIONS.load(Ordering::Relaxed));
+    let (before, registered) = (blocks(), registrations());
     for _ in 0..1_000 {
         assert_eq!(run(), 6);
     }
@@ -83,8 +46,8 @@ fn warm_instrumented_executions_do_not_allocate() {
         "a warm instrumented workflow allocated"
     );
     assert_eq!(
-        REGISTRATIONS.load(Ordering::Relaxed),
-        registrations,
+        registrations(),
+        registered,
         "a warm execution looked up the registry"
     );
 
@@ -96,7 +59,7 @@ fn warm_instrumented_executions_do_not_allocate() {
     for _ in 0..10 {
         service.call(3).now_or_never().unwrap().unwrap();
     }
-    let (before, registrations) = (blocks(), REGISTRATIONS.load(Ordering::Relaxed));
+    let (before, registered) = (blocks(), registrations());
     for _ in 0..1_000 {
         assert_eq!(service.call(3).now_or_never().unwrap().unwrap(), 6);
     }
@@ -105,7 +68,7 @@ fn warm_instrumented_executions_do_not_allocate() {
         0,
         "a warm instrumented service call allocated"
     );
-    assert_eq!(REGISTRATIONS.load(Ordering::Relaxed), registrations);
+    assert_eq!(registrations(), registered);
 
     // The counter does register allocations: a traced execution allocates spans.
     let before = blocks();
