@@ -161,15 +161,19 @@ impl Recorder {
         req: &LlmRequest,
         langfuse: &LangfuseAttributes,
     ) -> Vec<KeyValue> {
-        let mut attrs = Vec::with_capacity(16);
+        // Room for the response's attributes too: the span keeps this
+        // vector, so they are added at the end without growing it.
+        let mut attrs = Vec::with_capacity(28);
         attrs.push(KeyValue::new(a::OPERATION_NAME, req.operation.as_str()));
         attrs.push(KeyValue::new(a::PROVIDER_NAME, req.provider.clone()));
-        attrs.push(KeyValue::new(a::REQUEST_MODEL, req.model.clone()));
+        // One shared string for both model attributes.
+        let model = StringValue::from(std::sync::Arc::<str>::from(req.model.as_str()));
+        attrs.push(KeyValue::new(a::REQUEST_MODEL, model.clone()));
         attrs.push(KeyValue::new(
             a::LANGFUSE_OBSERVATION_TYPE,
             langfuse.observation_type.as_str(),
         ));
-        attrs.push(KeyValue::new(a::LANGFUSE_MODEL_NAME, req.model.clone()));
+        attrs.push(KeyValue::new(a::LANGFUSE_MODEL_NAME, model));
         if req.stream {
             attrs.push(KeyValue::new(a::REQUEST_STREAM, true));
         }
@@ -458,21 +462,32 @@ pub(crate) fn usage_details(u: &Usage) -> String {
 
 /// Langfuse cost details, with the same keys as the usage details.
 pub(crate) fn cost_details(c: &Cost) -> String {
-    // Written by hand: this runs on every priced call, and a JSON map would
-    // allocate per key. `{:?}` prints an f64 so that it parses back exactly.
-    let mut out = String::with_capacity(96);
-    let _ = write!(out, "{{\"input\":{:?},\"output\":{:?}", c.input, c.output);
+    // Written by hand with `ryu` (shortest round-trip float formatting):
+    // this runs on every priced call, and a JSON map or `fmt` floats cost
+    // several times more.
+    let mut buffer = ryu::Buffer::new();
+    let mut out = String::with_capacity(112);
+    let mut put = |out: &mut String, key: &str, value: f64| {
+        out.push(if out.is_empty() { '{' } else { ',' });
+        out.push('"');
+        out.push_str(key);
+        out.push_str("\":");
+        out.push_str(if value.is_finite() {
+            buffer.format_finite(value)
+        } else {
+            "0"
+        });
+    };
+    put(&mut out, "input", c.input);
+    put(&mut out, "output", c.output);
     if c.cached_input > 0.0 {
-        let _ = write!(out, ",\"input_cache_read\":{:?}", c.cached_input);
+        put(&mut out, "input_cache_read", c.cached_input);
     }
     if c.cache_creation_input > 0.0 {
-        let _ = write!(
-            out,
-            ",\"input_cache_creation\":{:?}",
-            c.cache_creation_input
-        );
+        put(&mut out, "input_cache_creation", c.cache_creation_input);
     }
-    let _ = write!(out, ",\"total\":{:?}}}", c.total);
+    put(&mut out, "total", c.total);
+    out.push('}');
     out
 }
 
