@@ -2,7 +2,7 @@
 
 use std::{
     borrow::Cow,
-    fmt::{self, Write as _},
+    fmt,
     sync::{Arc, OnceLock, RwLock},
     time::{Duration, SystemTime},
 };
@@ -30,7 +30,7 @@ pub(crate) struct Shared {
     pub(crate) prices: PriceTable,
     pub(crate) capture: Capture,
     /// Prices by model name as looked up (snapshot names resolved once).
-    pub(crate) resolved: RwLock<std::collections::HashMap<Box<str>, Option<ModelPrice>>>,
+    pub(crate) resolved: RwLock<HashMap<Box<str>, Option<ModelPrice>>>,
 }
 
 /// Models whose price lookups are remembered per layer.
@@ -178,14 +178,13 @@ impl Recorder {
             attrs.push(KeyValue::new(a::REQUEST_STREAM, true));
         }
         let p = &req.parameters;
-        let mut params = String::new();
+        let mut params = JsonObject::default();
         let mut param = |key: &'static str, name: &str, value: Value| {
-            params.push(if params.is_empty() { '{' } else { ',' });
-            let _ = match &value {
-                Value::F64(f) if f.is_finite() => write!(params, "\"{name}\":{f}"),
-                Value::I64(i) => write!(params, "\"{name}\":{i}"),
-                _ => write!(params, "\"{name}\":null"),
-            };
+            match &value {
+                Value::F64(f) => params.float(name, *f),
+                Value::I64(i) => params.int(name, *i),
+                _ => {}
+            }
             attrs.push(KeyValue::new(key, value));
         };
         if let Some(v) = p.temperature {
@@ -213,8 +212,7 @@ impl Recorder {
         if let Some(v) = p.seed {
             param(a::REQUEST_SEED, "seed", v.into());
         }
-        if !params.is_empty() {
-            params.push('}');
+        if let Some(params) = params.finish() {
             attrs.push(KeyValue::new(a::LANGFUSE_MODEL_PARAMETERS, params));
         }
         if !p.stop_sequences.is_empty() {
@@ -436,59 +434,77 @@ fn saturating_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// A flat JSON object of numbers, written by hand with `itoa` and `ryu`:
+/// these strings are built on every call, and `fmt` or a JSON map would
+/// cost several times more.
+#[derive(Default)]
+struct JsonObject {
+    out: String,
+}
+
+impl JsonObject {
+    fn key(&mut self, key: &str) {
+        if self.out.is_empty() {
+            self.out.reserve(112);
+        }
+        self.out.push(if self.out.is_empty() { '{' } else { ',' });
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+
+    fn int(&mut self, key: &str, value: impl itoa::Integer) {
+        self.key(key);
+        self.out.push_str(itoa::Buffer::new().format(value));
+    }
+
+    /// A finite number (non-finite ones are left out: JSON has none).
+    fn float(&mut self, key: &str, value: f64) {
+        if value.is_finite() {
+            self.key(key);
+            self.out.push_str(ryu::Buffer::new().format_finite(value));
+        }
+    }
+
+    fn finish(mut self) -> Option<String> {
+        if self.out.is_empty() {
+            return None;
+        }
+        self.out.push('}');
+        Some(self.out)
+    }
+}
+
 /// Langfuse usage details: the prompt split by cache status (the parts sum
 /// to all prompt tokens) and the output; reasoning tokens are part of the
 /// output and are only on `gen_ai.usage.reasoning.output_tokens`, so no
 /// token is counted twice.
 pub(crate) fn usage_details(u: &Usage) -> String {
-    let mut out = format!(
-        "{{\"input\":{},\"output\":{}",
-        u.uncached_input_tokens(),
-        u.output_tokens
-    );
+    let mut o = JsonObject::default();
+    o.int("input", u.uncached_input_tokens());
+    o.int("output", u.output_tokens);
     if u.cache_read_input_tokens > 0 {
-        let _ = write!(out, ",\"input_cache_read\":{}", u.cache_read_input_tokens);
+        o.int("input_cache_read", u.cache_read_input_tokens);
     }
     if u.cache_creation_input_tokens > 0 {
-        let _ = write!(
-            out,
-            ",\"input_cache_creation\":{}",
-            u.cache_creation_input_tokens
-        );
+        o.int("input_cache_creation", u.cache_creation_input_tokens);
     }
-    out.push('}');
-    out
+    o.finish().unwrap_or_default()
 }
 
 /// Langfuse cost details, with the same keys as the usage details.
 pub(crate) fn cost_details(c: &Cost) -> String {
-    // Written by hand with `ryu` (shortest round-trip float formatting):
-    // this runs on every priced call, and a JSON map or `fmt` floats cost
-    // several times more.
-    let mut buffer = ryu::Buffer::new();
-    let mut out = String::with_capacity(112);
-    let mut put = |out: &mut String, key: &str, value: f64| {
-        out.push(if out.is_empty() { '{' } else { ',' });
-        out.push('"');
-        out.push_str(key);
-        out.push_str("\":");
-        out.push_str(if value.is_finite() {
-            buffer.format_finite(value)
-        } else {
-            "0"
-        });
-    };
-    put(&mut out, "input", c.input);
-    put(&mut out, "output", c.output);
+    let mut o = JsonObject::default();
+    o.float("input", c.input);
+    o.float("output", c.output);
     if c.cached_input > 0.0 {
-        put(&mut out, "input_cache_read", c.cached_input);
+        o.float("input_cache_read", c.cached_input);
     }
     if c.cache_creation_input > 0.0 {
-        put(&mut out, "input_cache_creation", c.cache_creation_input);
+        o.float("input_cache_creation", c.cache_creation_input);
     }
-    put(&mut out, "total", c.total);
-    out.push('}');
-    out
+    o.float("total", c.total);
+    o.finish().unwrap_or_default()
 }
 
 /// Messages in the GenAI conventions' JSON shape
