@@ -72,6 +72,24 @@ async fn every_panel_query_and_recording_rule_has_data_for_the_demo() {
     )
     .await;
 
+    // Rates need two samples in their window: wait until Prometheus has
+    // scraped each rarer series at least twice.
+    eventually(
+        "two scrapes of each rarer series",
+        Duration::from_secs(60),
+        || async {
+            for series in RARE {
+                let name = series.split('{').next().unwrap();
+                let promql = format!("count_over_time({name}[1m]) >= 2");
+                if prometheus.query(&promql).await.is_empty() {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+
     // Every rule loaded and evaluates without error.
     let (status, body) = get(&format!("{}/api/v1/rules", prometheus.url())).await;
     assert_eq!(status, 200, "{body}");
