@@ -198,7 +198,14 @@ fn run_package(package: &str, args: &[String]) -> Result<(), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Ci => setup::test_tools().and_then(|env| run(CI_STEPS, &env)),
+        Cmd::Ci => setup::test_tools().and_then(|mut env| {
+            // A CI run starts from a fresh clone: incremental state is never
+            // reused there, and it costs disk and time.
+            if std::env::var_os("CI").is_some() {
+                env.push(("CARGO_INCREMENTAL", "0".to_owned()));
+            }
+            run(CI_STEPS, &env)
+        }),
         Cmd::Setup => setup::test_tools().map(|_| ()),
         Cmd::Demo { args } => run_package("tta-demo", &args),
         Cmd::Dashboards { args } => run_package("tta-dashboards", &args),

@@ -197,6 +197,14 @@ pub enum RetryOutcome {
 }
 
 impl RetryOutcome {
+    /// Every outcome.
+    pub const ALL: [Self; 4] = [
+        Self::SuccessFirstAttempt,
+        Self::SuccessAfterRetry,
+        Self::Exhausted,
+        Self::NotRetryable,
+    ];
+
     /// The stable label value.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -220,6 +228,9 @@ pub enum EvictionReason {
 }
 
 impl EvictionReason {
+    /// Every reason.
+    pub const ALL: [Self; 3] = [Self::Expired, Self::Capacity, Self::Invalidated];
+
     /// The stable label value.
     pub const fn as_str(self) -> &'static str {
         match self {

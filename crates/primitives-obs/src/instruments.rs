@@ -7,7 +7,7 @@ use std::{
 
 use hashbrown::{Equivalent, HashMap};
 use metrics::{Counter, Gauge, Histogram};
-use tta_primitives_core::observe::{NodeOutcome, PrimitiveType};
+use tta_primitives_core::observe::{EvictionReason, NodeOutcome, PrimitiveType, RetryOutcome};
 
 use crate::{
     catalogue as c,
@@ -263,6 +263,38 @@ impl Instruments {
             labels: [key.workflow.into(), key.primitive.into(), t.into()],
         }));
         node.handle.get_or_init(|| Arc::new(StaticNode(node)));
+        self.zero_event_counters(key);
         node
+    }
+
+    /// Registers, at 0, the event counters a node of this type can move,
+    /// so "none yet" shows as 0 rather than as no data (Prometheus's advice
+    /// for counters whose label sets are known in advance).
+    fn zero_event_counters(&self, key: NodeKeyRef<'_>) {
+        let p = key.primitive;
+        let zero = |series: &CounterSeries, values: &[&str]| series.increment(values, 0);
+        match key.primitive_type {
+            PrimitiveType::Timeout => zero(&self.timeouts, &[p]),
+            PrimitiveType::CircuitBreaker => zero(&self.breaker_rejected, &[p]),
+            PrimitiveType::Retry => {
+                for result in RetryOutcome::ALL {
+                    zero(&self.retry_calls, &[p, result.as_str()]);
+                }
+            }
+            PrimitiveType::Fallback => {
+                for result in ["primary", "fallback", "exhausted"] {
+                    zero(&self.fallback, &[p, result]);
+                }
+            }
+            PrimitiveType::Cache => {
+                for result in ["hit", "miss"] {
+                    zero(&self.cache_requests, &[p, result]);
+                }
+                for reason in EvictionReason::ALL {
+                    zero(&self.cache_evictions, &[p, reason.as_str()]);
+                }
+            }
+            _ => {}
+        }
     }
 }

@@ -396,3 +396,33 @@ async fn an_empty_node_name_is_labelled_with_its_type() {
         Some(1.0)
     );
 }
+
+#[tokio::test]
+async fn event_counters_start_at_zero_before_their_first_event() {
+    // A timeout that never fires and a cache never evicting: their
+    // counters exist at 0 from the first execution, so dashboards show 0.
+    let handle = prometheus();
+    let wf = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
+        .named("quick")
+        .timeout(Duration::from_secs(5))
+        .unwrap()
+        .named("never_times_out")
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    wf.oneshot(Request::new(WorkflowContext::new("zero_wf"), 1))
+        .await
+        .unwrap();
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        value(
+            &samples,
+            "tta_timeouts_total",
+            &[("primitive", "never_times_out")]
+        ),
+        Some(0.0)
+    );
+    // Only node types with such events get them.
+    assert_eq!(
+        value(&samples, "tta_timeouts_total", &[("primitive", "quick")]),
+        None
+    );
+}
