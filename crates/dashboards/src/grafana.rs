@@ -378,34 +378,27 @@ impl Thresholds {
 
     /// Green below the first bound, then the given colors from each bound.
     pub fn absolute(steps: &[(f64, &str)]) -> Self {
-        let mut all = vec![Step {
-            color: "green".into(),
-            value: None,
-        }];
-        all.extend(steps.iter().map(|(v, c)| Step {
-            color: (*c).into(),
-            value: Some(*v),
-        }));
-        Self {
-            mode: "absolute".into(),
-            steps: all,
-        }
+        Self::from_base("green", steps)
     }
 
     /// Red below the first bound (for "higher is better" values), then
     /// the given colors.
     pub fn higher_is_better(steps: &[(f64, &str)]) -> Self {
-        let mut all = vec![Step {
-            color: "red".into(),
+        Self::from_base("red", steps)
+    }
+
+    fn from_base(base: &str, steps: &[(f64, &str)]) -> Self {
+        let base = Step {
+            color: base.into(),
             value: None,
-        }];
-        all.extend(steps.iter().map(|(v, c)| Step {
+        };
+        let rest = steps.iter().map(|(v, c)| Step {
             color: (*c).into(),
             value: Some(*v),
-        }));
+        });
         Self {
             mode: "absolute".into(),
-            steps: all,
+            steps: std::iter::once(base).chain(rest).collect(),
         }
     }
 }

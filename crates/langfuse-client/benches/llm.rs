@@ -237,17 +237,39 @@ fn score(i: u64) -> IngestionEvent {
     )
 }
 
-fn bench(c: &mut Criterion) {
-    let sdk = SdkTracerProvider::builder()
+/// The services measured, built once per use. A tuple of `impl` types:
+/// naming them would need boxing, which would change what is measured.
+#[allow(clippy::type_complexity)]
+fn variants(
+    sdk: &SdkTracerProvider,
+) -> (
+    impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
+    impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
+    impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
+    impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
+    Floor,
+) {
+    (
+        provider(),
+        LlmLayer::new().metrics_only().layer(provider()),
+        LlmLayer::new()
+            .with_tracer(sdk.tracer("bench"))
+            .layer(provider()),
+        LlmLayer::new().with_tracer_provider(sdk).layer(provider()),
+        Floor::new(sdk),
+    )
+}
+
+fn discarding_provider() -> SdkTracerProvider {
+    SdkTracerProvider::builder()
         .with_span_processor(Discard)
-        .build();
+        .build()
+}
+
+fn bench(c: &mut Criterion) {
+    let sdk = discarding_provider();
     let req = request();
-    let mut bare = provider();
-    let mut metrics_only = LlmLayer::new().metrics_only().layer(provider());
-    let mut traced = LlmLayer::new()
-        .with_tracer(sdk.tracer("bench"))
-        .layer(provider());
-    let floor = Floor::new(&sdk);
+    let (mut bare, mut metrics_only, mut traced, _, floor) = variants(&sdk);
     c.bench_function("llm/bare", |b| b.iter(|| call(&mut bare, &req)));
     c.bench_function("llm/metrics_only", |b| {
         b.iter(|| call(&mut metrics_only, &req))
@@ -277,17 +299,9 @@ fn main() {
     }
 
     // Recording cost: interleaved rounds, medians.
-    let sdk = SdkTracerProvider::builder()
-        .with_span_processor(Discard)
-        .build();
+    let sdk = discarding_provider();
     let req = request();
-    let mut bare = provider();
-    let mut metrics_only = LlmLayer::new().metrics_only().layer(provider());
-    let mut traced = LlmLayer::new()
-        .with_tracer(sdk.tracer("bench"))
-        .layer(provider());
-    let mut boxed = LlmLayer::new().with_tracer_provider(&sdk).layer(provider());
-    let floor = Floor::new(&sdk);
+    let (mut bare, mut metrics_only, mut traced, mut boxed, floor) = variants(&sdk);
     let mut rounds = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..31 {
         let iters = 5_000;

@@ -6,14 +6,10 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
 use base64::Engine as _;
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message as _;
 use tower::{Layer, ServiceExt, service_fn};
 use tta_langfuse::{LangfuseConfig, LlmLayer, LlmRequest, LlmResponse, Message, Usage};
 use tta_obs_init::{
@@ -21,32 +17,7 @@ use tta_obs_init::{
 };
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
 use tta_primitives_obs::InstrumentExt;
-
-type Received = Arc<Mutex<Vec<(HeaderMap, ExportTraceServiceRequest)>>>;
-
-async fn receiver(path: &'static str) -> (String, Received) {
-    let received = Received::default();
-    let app = Router::new()
-        .route(
-            path,
-            post(
-                |State(received): State<Received>, headers: HeaderMap, body: Bytes| async move {
-                    let request = ExportTraceServiceRequest::decode(body.as_ref())
-                        .expect("a valid OTLP protobuf body");
-                    received.lock().unwrap().push((headers, request));
-                    (
-                        [("content-type", "application/x-protobuf")],
-                        Vec::<u8>::new(),
-                    )
-                },
-            ),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), received)
-}
+use tta_test_support::otlp::{Received, receiver};
 
 /// Span names by trace id (hex).
 fn traces(received: &Received) -> BTreeMap<String, BTreeSet<String>> {

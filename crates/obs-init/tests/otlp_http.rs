@@ -2,45 +2,13 @@
 //! protobuf definitions (`opentelemetry-proto`): one workflow execution is one
 //! trace, with the resource and the configured headers.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
-use axum::{Router, body::Bytes, extract::State, http::HeaderMap, routing::post};
-use opentelemetry_proto::tonic::{
-    collector::trace::v1::ExportTraceServiceRequest, common::v1::any_value::Value,
-};
-use prost::Message;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use tower::ServiceExt;
 use tta_obs_init::{ObservabilityConfig, initialize_observability};
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
 use tta_primitives_obs::InstrumentExt;
-
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-async fn receiver() -> (String, Received) {
-    let received = Received::default();
-    let app = Router::new()
-        .route(
-            "/v1/traces",
-            post(
-                |State(received): State<Received>, headers: HeaderMap, body: Bytes| async move {
-                    received.lock().unwrap().push((headers, body));
-                    // An empty ExportTraceServiceResponse.
-                    (
-                        [("content-type", "application/x-protobuf")],
-                        Vec::<u8>::new(),
-                    )
-                },
-            ),
-        )
-        .with_state(received.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/v1/traces"), received)
-}
 
 fn string(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> Option<&str> {
     match value.as_ref()?.value.as_ref()? {
@@ -51,7 +19,8 @@ fn string(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> O
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_arrive_over_otlp_http_with_resource_and_headers() {
-    let (url, received) = receiver().await;
+    let (base, received) = tta_test_support::otlp::receiver("/v1/traces").await;
+    let url = format!("{base}/v1/traces");
     let config = ObservabilityConfig::builder("otlp-service")
         .service_version("1.2.3")
         .without_metrics_endpoint()
@@ -81,15 +50,13 @@ async fn spans_arrive_over_otlp_http_with_resource_and_headers() {
     let received = received.lock().unwrap();
     assert!(!received.is_empty(), "the collector received an export");
     let mut spans = Vec::new();
-    for (headers, body) in received.iter() {
+    for (headers, request) in received.iter() {
         assert_eq!(headers.get("authorization").unwrap(), "Bearer s3cret");
         assert_eq!(
             headers.get("content-type").unwrap(),
             "application/x-protobuf"
         );
-        let request =
-            ExportTraceServiceRequest::decode(body.as_ref()).expect("a valid OTLP protobuf body");
-        for resource_spans in request.resource_spans {
+        for resource_spans in request.resource_spans.clone() {
             let resource = resource_spans.resource.unwrap();
             let attr = |key: &str| {
                 resource

@@ -5,6 +5,7 @@
 
 pub mod exposition;
 pub mod generated;
+pub mod otlp;
 pub mod recorder;
 pub mod specs;
 

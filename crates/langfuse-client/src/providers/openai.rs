@@ -138,21 +138,29 @@ pub struct CompletionTokensDetails {
 impl CompletionUsage {
     /// The normalised usage.
     pub fn to_usage(&self) -> Usage {
-        Usage {
-            input_tokens: self.prompt_tokens,
-            output_tokens: self.completion_tokens,
-            cache_read_input_tokens: self
-                .prompt_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            cache_creation_input_tokens: 0,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-        }
+        usage(
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.prompt_tokens_details.as_ref(),
+            self.completion_tokens_details.as_ref(),
+        )
+    }
+}
+
+/// OpenAI's two usage shapes carry the same counts under other names:
+/// input (cached included) and output (reasoning included).
+fn usage(
+    input: u64,
+    output: u64,
+    input_details: Option<&PromptTokensDetails>,
+    output_details: Option<&CompletionTokensDetails>,
+) -> Usage {
+    Usage {
+        input_tokens: input,
+        output_tokens: output,
+        cache_read_input_tokens: input_details.and_then(|d| d.cached_tokens).unwrap_or(0),
+        cache_creation_input_tokens: 0,
+        reasoning_tokens: output_details.and_then(|d| d.reasoning_tokens).unwrap_or(0),
     }
 }
 
@@ -349,21 +357,12 @@ pub struct ResponseUsage {
 impl ResponseUsage {
     /// The normalised usage.
     pub fn to_usage(&self) -> Usage {
-        Usage {
-            input_tokens: self.input_tokens,
-            output_tokens: self.output_tokens,
-            cache_read_input_tokens: self
-                .input_tokens_details
-                .as_ref()
-                .and_then(|d| d.cached_tokens)
-                .unwrap_or(0),
-            cache_creation_input_tokens: 0,
-            reasoning_tokens: self
-                .output_tokens_details
-                .as_ref()
-                .and_then(|d| d.reasoning_tokens)
-                .unwrap_or(0),
-        }
+        usage(
+            self.input_tokens,
+            self.output_tokens,
+            self.input_tokens_details.as_ref(),
+            self.output_tokens_details.as_ref(),
+        )
     }
 }
 
