@@ -123,8 +123,14 @@ pub(crate) struct LlmSeries {
 pub(crate) fn series() -> &'static LlmSeries {
     static SERIES: OnceLock<LlmSeries> = OnceLock::new();
     SERIES.get_or_init(|| {
-        let new = |def| CounterSeries::new(def).expect("LLM metric definitions are valid");
-        let hist = |def| HistogramSeries::new(def).expect("LLM metric definitions are valid");
+        // The definitions are valid (a test checks them); this fails only
+        // when the application registered another metric under one of our
+        // names, a programming error worth stopping on with its name.
+        fn conflict(e: &CatalogueError) -> ! {
+            panic!("tta-langfuse cannot register its metrics: {e}")
+        }
+        let new = |def| CounterSeries::new(def).unwrap_or_else(|e| conflict(&e));
+        let hist = |def| HistogramSeries::new(def).unwrap_or_else(|e| conflict(&e));
         LlmSeries {
             requests: new(&LLM_REQUESTS),
             tokens: new(&LLM_TOKENS),
