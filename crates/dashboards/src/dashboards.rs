@@ -9,7 +9,7 @@ use tta_primitives_obs::catalogue as c;
 use crate::{
     board::{Board, PanelSpec, Var},
     grafana::{Dashboard, DisplayUnit, PanelKind, Thresholds},
-    rules::names,
+    rules::{Sli, names},
 };
 
 const RATE: &str = "$__rate_interval";
@@ -533,78 +533,49 @@ pub fn slo() -> Dashboard {
         "Availability and latency SLIs against their objectives, the error budget left over 30 days, and the burn rates the alerts use.",
         &[Var::Workflow],
     );
-    b.row("Service level indicators")
-        .add(
+    const SLIS: [Sli; 2] = [Sli::Availability, Sli::Latency];
+    // What each SLI counts as good, and as bad, for the panel texts.
+    let words = |sli: Sli| match sli {
+        Sli::Availability => (
+            "Share of successful executions against the objective.",
+            "bad",
+        ),
+        Sli::Latency => (
+            "Share of executions faster than the threshold, against the objective.",
+            "slow",
+        ),
+    };
+    let objective = |sli: Sli| format!("{}{{{wf}, slo=\"{}\"}}", names::OBJECTIVE, sli.label());
+    b.row("Service level indicators");
+    for sli in SLIS {
+        b.add(
             PanelSpec::new(
                 PanelKind::TimeSeries,
-                "Availability SLI (1h)",
-                "Share of successful executions against the objective.",
+                &format!("{} SLI (1h)", sli.title()),
+                words(sli).0,
             )
             .query(
-                format!(
-                    "1 - {}{{{wf}}}",
-                    names::error_ratio(crate::rules::Sli::Availability, "1h")
-                ),
+                format!("1 - {}{{{wf}}}", names::error_ratio(sli, "1h")),
                 "{{workflow}}",
             )
-            .query(
-                format!("{}{{{wf}, slo=\"availability\"}}", names::OBJECTIVE),
-                "objective {{workflow}}",
-            )
-            .unit(DisplayUnit::PercentUnit),
-        )
-        .add(
-            PanelSpec::new(
-                PanelKind::TimeSeries,
-                "Latency SLI (1h)",
-                "Share of executions faster than the threshold, against the objective.",
-            )
-            .query(
-                format!(
-                    "1 - {}{{{wf}}}",
-                    names::error_ratio(crate::rules::Sli::Latency, "1h")
-                ),
-                "{{workflow}}",
-            )
-            .query(
-                format!("{}{{{wf}, slo=\"latency\"}}", names::OBJECTIVE),
-                "objective {{workflow}}",
-            )
+            .query(objective(sli), "objective {{workflow}}")
             .unit(DisplayUnit::PercentUnit),
         );
-    b.row("Error budget")
-        .add(
+    }
+    b.row("Error budget");
+    for sli in SLIS {
+        let bad = words(sli).1;
+        b.add(
             PanelSpec::new(
                 PanelKind::BarGauge,
-                "Availability budget left (30d)",
-                "1 − (bad ratio over 30 days ÷ allowed bad ratio).",
+                &format!("{} budget left (30d)", sli.title()),
+                &format!("1 − ({bad} ratio over 30 days ÷ allowed {bad} ratio)."),
             )
             .query(
                 format!(
-                    "1 - {} / on (workflow) (1 - {}{{{wf}, slo=\"availability\"}})",
-                    names::error_ratio(crate::rules::Sli::Availability, "30d"),
-                    names::OBJECTIVE
-                ),
-                "{{workflow}}",
-            )
-            .unit(DisplayUnit::PercentUnit)
-            .range(0.0, 1.0)
-            .thresholds(Thresholds::higher_is_better(&[
-                (0.25, "orange"),
-                (0.5, "green"),
-            ])),
-        )
-        .add(
-            PanelSpec::new(
-                PanelKind::BarGauge,
-                "Latency budget left (30d)",
-                "1 − (slow ratio over 30 days ÷ allowed slow ratio).",
-            )
-            .query(
-                format!(
-                    "1 - {} / on (workflow) (1 - {}{{{wf}, slo=\"latency\"}})",
-                    names::error_ratio(crate::rules::Sli::Latency, "30d"),
-                    names::OBJECTIVE
+                    "1 - {} / on (workflow) (1 - {})",
+                    names::error_ratio(sli, "30d"),
+                    objective(sli)
                 ),
                 "{{workflow}}",
             )
@@ -615,8 +586,9 @@ pub fn slo() -> Dashboard {
                 (0.5, "green"),
             ])),
         );
+    }
     b.row("Burn rates");
-    for sli in [crate::rules::Sli::Availability, crate::rules::Sli::Latency] {
+    for sli in SLIS {
         let mut spec = PanelSpec::new(
             PanelKind::TimeSeries,
             &format!("{} burn rate", sli.title()),
@@ -625,10 +597,9 @@ pub fn slo() -> Dashboard {
         for window in ["5m", "1h", "6h", "1d"] {
             spec = spec.query(
                 format!(
-                    "{} / on (workflow) (1 - {}{{{wf}, slo=\"{}\"}})",
+                    "{} / on (workflow) (1 - {})",
                     names::error_ratio(sli, window),
-                    names::OBJECTIVE,
-                    sli.label()
+                    objective(sli)
                 ),
                 &format!("{{{{workflow}}}} {window}"),
             );

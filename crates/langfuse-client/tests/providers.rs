@@ -303,18 +303,24 @@ async fn stream_through_layer(request: LlmRequest, chunks: Vec<LlmChunk>) -> (Sp
     (span(&spans, &name).clone(), text)
 }
 
+/// Parses each sample of a provider's stream and keeps the chunks it carries.
+fn parse_stream<T: serde::de::DeserializeOwned>(
+    samples: &[&str],
+    to_chunk: impl Fn(T) -> Option<LlmChunk>,
+) -> Vec<LlmChunk> {
+    samples
+        .iter()
+        .filter_map(|c| to_chunk(serde_json::from_str(c).unwrap()))
+        .collect()
+}
+
 #[tokio::test]
 async fn streams_of_every_provider_yield_their_usage_on_the_span() {
     // OpenAI chat completions: usage in the last chunk.
     let req: openai::ChatCompletionRequest = serde_json::from_str(OPENAI_CHAT_REQUEST).unwrap();
-    let chunks = OPENAI_CHAT_STREAM
-        .iter()
-        .map(|c| {
-            serde_json::from_str::<openai::ChatCompletionChunk>(c)
-                .unwrap()
-                .to_llm_chunk()
-        })
-        .collect();
+    let chunks = parse_stream(OPENAI_CHAT_STREAM, |c: openai::ChatCompletionChunk| {
+        Some(c.to_llm_chunk())
+    });
     let (span, text) = stream_through_layer(req.to_llm_request(), chunks).await;
     assert_eq!(text, "Hello");
     assert_eq!(int(&span, "gen_ai.usage.input_tokens"), Some(9));
@@ -322,14 +328,9 @@ async fn streams_of_every_provider_yield_their_usage_on_the_span() {
 
     // OpenAI responses: usage in `response.completed`; other events carry nothing.
     let req: openai::ResponsesRequest = serde_json::from_str(OPENAI_RESPONSES_REQUEST).unwrap();
-    let chunks = OPENAI_RESPONSES_STREAM
-        .iter()
-        .filter_map(|c| {
-            serde_json::from_str::<openai::ResponseStreamEvent>(c)
-                .unwrap()
-                .to_llm_chunk()
-        })
-        .collect();
+    let chunks = parse_stream(OPENAI_RESPONSES_STREAM, |e: openai::ResponseStreamEvent| {
+        e.to_llm_chunk()
+    });
     let (span, text) = stream_through_layer(req.to_llm_request(), chunks).await;
     assert_eq!(text, "Hi there!");
     assert_eq!(int(&span, "gen_ai.usage.input_tokens"), Some(37));
@@ -338,14 +339,9 @@ async fn streams_of_every_provider_yield_their_usage_on_the_span() {
 
     // Anthropic: input usage in `message_start`, cumulative output in `message_delta`.
     let req: anthropic::MessagesRequest = serde_json::from_str(ANTHROPIC_REQUEST).unwrap();
-    let chunks = ANTHROPIC_STREAM
-        .iter()
-        .filter_map(|c| {
-            serde_json::from_str::<anthropic::StreamEvent>(c)
-                .unwrap()
-                .to_llm_chunk()
-        })
-        .collect();
+    let chunks = parse_stream(ANTHROPIC_STREAM, |e: anthropic::StreamEvent| {
+        e.to_llm_chunk()
+    });
     let (span, text) = stream_through_layer(req.to_llm_request(), chunks).await;
     assert_eq!(text, "Hello!");
     assert_eq!(int(&span, "gen_ai.usage.input_tokens"), Some(125));
