@@ -90,11 +90,12 @@ async fn native_stack_up_status_and_down() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
     let server =
-        tokio::spawn(async move { axum::serve(listener, app(quote_workflow().unwrap())).await });
+        tokio::spawn(async move { axum::serve(listener, app(quote_workflow().unwrap(), tta_demo::DEFAULT_MAX_CONCURRENCY as usize)).await });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let load = tokio::spawn(generate_load(
         api,
         20,
+        tta_demo::DEFAULT_MAX_IN_FLIGHT as usize,
         std::sync::Arc::new(LoadStats::default()),
         stopped,
     ));
@@ -175,7 +176,7 @@ async fn native_stack_up_status_and_down() {
     let _ = stop.send(true);
     load.await.unwrap();
     server.abort();
-    assert!(guard.shutdown(Duration::from_secs(5)).await);
+    assert!(guard.shutdown(Duration::from_secs(5)).await.completed);
     let without_app = tokio::task::block_in_place(|| stack.run("stack-status", &[]));
     assert!(!without_app.status.success());
     assert!(

@@ -646,6 +646,20 @@ pub fn telemetry() -> Dashboard {
                 ),
                 "{{exporter}} {{reason}}",
             ),
+        )
+        .add(
+            PanelSpec::new(
+                PanelKind::TimeSeries,
+                "Export retries",
+                "Export attempts retried after the collector throttled or was briefly unavailable, by exporter and reason.",
+            )
+            .query(
+                format!(
+                    "sum by (exporter, reason) (rate({}{{{job}}}[{RATE}]))",
+                    c::EXPORT_RETRIES.name
+                ),
+                "{{exporter}} {{reason}}",
+            ),
         );
     b.row("Metrics")
         .add(

@@ -102,6 +102,42 @@ impl LangfuseConfig {
         Self::from_vars(|name| std::env::var(name).ok())
     }
 
+    /// The settings when Langfuse is configured in the environment, `None`
+    /// when neither key is set: for applications where Langfuse is
+    /// optional. Exactly one of the two keys set is an error naming the
+    /// missing one, never a silent "off".
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the missing or invalid variable.
+    pub fn from_env_if_set() -> Result<Option<Self>, ConfigError> {
+        Self::from_vars_if_set(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env_if_set`](Self::from_env_if_set), reading variables
+    /// through `get`.
+    ///
+    /// ```
+    /// use tta_langfuse::LangfuseConfig;
+    ///
+    /// assert!(LangfuseConfig::from_vars_if_set(|_| None).unwrap().is_none());
+    /// let half = LangfuseConfig::from_vars_if_set(|name| {
+    ///     (name == "LANGFUSE_SECRET_KEY").then(|| "sk-lf-123".to_owned())
+    /// });
+    /// assert!(half.unwrap_err().to_string().contains("LANGFUSE_PUBLIC_KEY"));
+    /// ```
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the missing or invalid variable.
+    pub fn from_vars_if_set(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, ConfigError> {
+        let set = |name: &str| get(name).is_some_and(|v| !v.trim().is_empty());
+        if !set("LANGFUSE_PUBLIC_KEY") && !set("LANGFUSE_SECRET_KEY") {
+            return Ok(None);
+        }
+        Self::from_vars(get).map(Some)
+    }
+
     /// Like [`from_env`](Self::from_env), reading variables through `get`.
     ///
     /// # Errors
@@ -196,7 +232,7 @@ fn missing(setting: &'static str) -> ConfigError {
 fn validate_host(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
     let invalid = |reason: &str| ConfigError::Invalid {
         setting,
-        value: redact_userinfo(raw),
+        value: tta_primitives_obs::redact::redact_url(raw),
         reason: reason.to_owned(),
     };
     let url = reqwest::Url::parse(raw.trim())
@@ -216,18 +252,4 @@ fn validate_host(setting: &'static str, raw: &str) -> Result<String, ConfigError
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
-}
-
-/// `raw` with anything before an `@` in the authority replaced, so a URL
-/// carrying credentials is never echoed whole.
-fn redact_userinfo(raw: &str) -> String {
-    let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let sep = if scheme.is_empty() { "" } else { "://" };
-            format!("{scheme}{sep}<redacted>{}", &rest[at..])
-        }
-        None => raw.to_owned(),
-    }
 }

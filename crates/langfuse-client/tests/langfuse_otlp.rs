@@ -111,7 +111,7 @@ async fn langfuse_gets_whole_llm_traces_beside_a_destination_that_gets_everythin
             .unwrap();
     }
     assert!(
-        guard.shutdown(Duration::from_secs(10)).await,
+        guard.shutdown(Duration::from_secs(10)).await.completed,
         "flushed within the deadline"
     );
 

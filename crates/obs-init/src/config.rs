@@ -4,6 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use opentelemetry_sdk::trace::Sampler;
 
+use tta_primitives_obs::redact::Secrets;
+
 use crate::{
     InitError, SpanDestination, TracesExporter,
     otlp::{self, OtlpProtocol, OtlpSettings},
@@ -31,6 +33,12 @@ pub struct ObservabilityConfig {
     pub(crate) tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
     pub(crate) pushgateway: Option<PushgatewaySettings>,
     pub(crate) destinations: Vec<SpanDestination>,
+    /// The setting that gave the metrics address, for a bind error.
+    pub(crate) metrics_setting: &'static str,
+    /// Settings that were given but do nothing, each naming its variable.
+    pub(crate) warnings: Vec<String>,
+    /// Every secret the settings carry, scrubbed from messages.
+    pub(crate) secrets: Secrets,
 }
 
 impl ObservabilityConfig {
@@ -56,8 +64,10 @@ impl ObservabilityConfig {
             metrics_setting: "metrics_addr",
             traces: TracesExporter::default(),
             otlp: None,
+            otlp_timeout: None,
             sampler: None,
             sampler_arg: None,
+            warnings: Vec::new(),
             queue: QueueSettings {
                 capacity: 2048,
                 max_batch: 512,
@@ -87,6 +97,18 @@ impl ObservabilityConfig {
     /// # Errors
     /// An [`InitError::InvalidSetting`] naming the variable.
     pub fn from_env(default_service: Option<&str>) -> Result<Self, InitError> {
+        // A variable that is not UTF-8 would read as unset: say so instead.
+        for (name, value) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let ours = ["OTEL_", "TTA_", "LANGFUSE_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+            if ours && value.to_str().is_none() {
+                return Err(InitError::NotUnicode {
+                    variable: name.into_owned(),
+                });
+            }
+        }
         Self::from_vars(|name| std::env::var(name).ok(), default_service)
     }
 
@@ -125,30 +147,37 @@ impl ObservabilityConfig {
         if let Some(environment) = var("TTA_ENVIRONMENT") {
             builder = builder.environment(environment);
         }
-        let traces_or_all = |traces: &str, all: &str| var(traces).or_else(|| var(all));
-        let which = |traces: &'static str, all: &'static str| {
-            if var(traces).is_some() { traces } else { all }
+        // Each OTLP setting has a traces-specific variable and a general
+        // one; the specific one wins. Returns the variable read and its value.
+        let otlp_var = |suffix: &str| -> Option<(&'static str, String)> {
+            let names: &[(&'static str, &'static str)] = &[
+                ("PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+                ("PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
+                ("HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
+                ("HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+                ("TIMEOUT", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"),
+                ("TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
+                ("COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"),
+                ("COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+            ];
+            names
+                .iter()
+                .filter(|(s, _)| *s == suffix)
+                .find_map(|(_, name)| var(name).map(|value| (*name, value)))
         };
-        let protocol_var = which(
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        );
-        let protocol = match traces_or_all(
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        )
-        .as_deref()
-        .map(str::trim)
-        {
-            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
-            Some("grpc") => OtlpProtocol::Grpc,
-            Some(other) => {
-                return Err(InitError::InvalidSetting {
-                    setting: protocol_var,
-                    value: other.to_owned(),
-                    fix: "use http/protobuf or grpc",
-                });
-            }
+        let protocol = match otlp_var("PROTOCOL") {
+            None => OtlpProtocol::HttpProtobuf,
+            Some((name, value)) => match value.trim() {
+                "http/protobuf" => OtlpProtocol::HttpProtobuf,
+                "grpc" => OtlpProtocol::Grpc,
+                _ => {
+                    return Err(InitError::InvalidSetting {
+                        setting: name,
+                        value,
+                        fix: "use http/protobuf or grpc",
+                    });
+                }
+            },
         };
         let mut otlp = otlp::endpoint_from_env(
             var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
@@ -182,55 +211,59 @@ impl ObservabilityConfig {
                 });
             }
         };
-        if let Some(settings) = &mut otlp {
-            let headers_var = which(
-                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                "OTEL_EXPORTER_OTLP_HEADERS",
-            );
-            if let Some(raw) = traces_or_all(
-                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                "OTEL_EXPORTER_OTLP_HEADERS",
-            ) {
-                settings.headers = otlp::parse_headers(headers_var, &raw)?;
+        let exporting = exporter == TracesExporter::Otlp;
+        if let Some(settings) = otlp.as_mut().filter(|_| exporting) {
+            if let Some((name, raw)) = otlp_var("HEADERS") {
+                settings.headers = otlp::parse_headers(name, &raw)?;
+                if protocol == OtlpProtocol::Grpc {
+                    otlp::grpc_metadata(name, &settings.headers)?;
+                }
             }
-            let timeout_var = which(
-                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                "OTEL_EXPORTER_OTLP_TIMEOUT",
-            );
-            if let Some(raw) = traces_or_all(
-                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                "OTEL_EXPORTER_OTLP_TIMEOUT",
-            ) {
-                settings.timeout = match raw.trim().parse::<u64>() {
-                    Ok(ms) if ms > 0 => Duration::from_millis(ms),
-                    _ => {
+            if let Some((name, raw)) = otlp_var("TIMEOUT") {
+                let timeout = match raw.trim().parse::<u64>() {
+                    Ok(ms) => Duration::from_millis(ms),
+                    Err(_) => {
                         return Err(InitError::InvalidSetting {
-                            setting: timeout_var,
+                            setting: name,
                             value: raw,
-                            fix: "use a positive number of milliseconds, e.g. 10000",
+                            fix: "use a number of milliseconds above zero and at most 60000, e.g. 10000",
                         });
                     }
                 };
+                otlp::validate_timeout(name, timeout)?;
+                settings.timeout = timeout;
             }
-            let compression_var = which(
-                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                "OTEL_EXPORTER_OTLP_COMPRESSION",
-            );
-            if let Some(raw) = traces_or_all(
-                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                "OTEL_EXPORTER_OTLP_COMPRESSION",
-            ) {
+            if let Some((name, raw)) = otlp_var("COMPRESSION") {
                 settings.gzip = match raw.trim() {
                     "gzip" => true,
                     "none" => false,
                     _ => {
                         return Err(InitError::InvalidSetting {
-                            setting: compression_var,
+                            setting: name,
                             value: raw,
                             fix: "use gzip or none",
                         });
                     }
                 };
+            }
+        } else {
+            let why = if exporter == TracesExporter::Otlp {
+                "no OTLP endpoint is set"
+            } else {
+                "spans are not exported over OTLP (set OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_TRACES_EXPORTER=otlp)"
+            };
+            if otlp.is_some() {
+                builder.warnings.push(format!(
+                    "the OTLP endpoint is set but ignored: OTEL_TRACES_EXPORTER={}",
+                    var("OTEL_TRACES_EXPORTER").unwrap_or_default().trim()
+                ));
+            }
+            for suffix in ["HEADERS", "TIMEOUT", "COMPRESSION", "PROTOCOL"] {
+                if let Some((name, _)) = otlp_var(suffix) {
+                    builder
+                        .warnings
+                        .push(format!("{name} is set but ignored: {why}"));
+                }
             }
         }
         builder.traces = exporter;
@@ -264,8 +297,13 @@ impl ObservabilityConfig {
         builder.sampler = var("OTEL_TRACES_SAMPLER");
         builder.sampler_arg = var("OTEL_TRACES_SAMPLER_ARG");
         if let Some(addr) = var("TTA_METRICS_ADDR") {
-            builder.metrics_addr = (addr != "off").then_some(addr);
+            builder.metrics_addr = (!addr.trim().eq_ignore_ascii_case("off")).then_some(addr);
             builder.metrics_setting = "TTA_METRICS_ADDR";
+        }
+        if var("TTA_PUSHGATEWAY_JOB").is_some() && builder.pushgateway.is_none() {
+            builder
+                .warnings
+                .push("TTA_PUSHGATEWAY_JOB is set but ignored: TTA_PUSHGATEWAY_URL is not set".to_owned());
         }
         builder.build()
     }
@@ -295,6 +333,14 @@ impl ObservabilityConfig {
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics_addr
     }
+
+    /// Settings that were given but do nothing (a header variable without
+    /// an OTLP endpoint, ...), each naming its setting.
+    /// [`initialize_observability`](crate::initialize_observability) prints
+    /// them on stderr.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
 }
 
 /// Builds an [`ObservabilityConfig`]; [`build`](Self::build) checks it.
@@ -309,8 +355,10 @@ pub struct ObservabilityConfigBuilder {
     metrics_setting: &'static str,
     traces: TracesExporter,
     otlp: Option<OtlpSettings>,
+    otlp_timeout: Option<Duration>,
     sampler: Option<String>,
     sampler_arg: Option<String>,
+    warnings: Vec<String>,
     queue: QueueSettings,
     resource: Vec<(String, String)>,
     tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
@@ -350,25 +398,49 @@ impl ObservabilityConfigBuilder {
     /// with every export (never logged or shown).
     ///
     /// # Errors
-    /// An [`InitError::InvalidSetting`] for a URL that is not http(s) with a
-    /// host, or a header HTTP does not allow.
-    pub fn otlp_http(
+    /// An [`InitError::InvalidSetting`] naming `otlp_http` for a URL that is
+    /// not http(s) with a host or carries credentials, or a header HTTP does
+    /// not allow.
+    pub fn otlp_http(self, traces_url: &str, headers: &[(&str, &str)]) -> Result<Self, InitError> {
+        self.otlp("otlp_http", OtlpProtocol::HttpProtobuf, traces_url, headers)
+    }
+
+    /// Exports spans over OTLP/gRPC to the collector at `endpoint` (its base
+    /// URL, e.g. `http://127.0.0.1:4317`), with `headers` sent as metadata
+    /// with every export (never logged or shown).
+    ///
+    /// # Errors
+    /// An [`InitError::InvalidSetting`] naming `otlp_grpc` for a URL that is
+    /// not `http://` with a host (TLS is not built in for gRPC: use
+    /// [`otlp_http`](Self::otlp_http) with `https://`), has a path or
+    /// carries credentials, or a header gRPC does not allow (binary `-bin`
+    /// metadata included).
+    pub fn otlp_grpc(self, endpoint: &str, headers: &[(&str, &str)]) -> Result<Self, InitError> {
+        self.otlp("otlp_grpc", OtlpProtocol::Grpc, endpoint, headers)
+    }
+
+    fn otlp(
         mut self,
-        traces_url: &str,
+        setting: &'static str,
+        protocol: OtlpProtocol,
+        endpoint: &str,
         headers: &[(&str, &str)],
     ) -> Result<Self, InitError> {
-        let mut settings = OtlpSettings::new("otlp_http", traces_url)?;
+        let mut settings = OtlpSettings::with_protocol(setting, endpoint, protocol)?;
         for (k, v) in headers {
             let valid = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
                 && http::HeaderValue::from_str(v).is_ok();
             if !valid {
                 return Err(InitError::InvalidSetting {
-                    setting: "otlp_http headers",
-                    value: format!("{k}=***"),
+                    setting,
+                    value: format!("{}=***", otlp::shown_key(k)),
                     fix: "use a valid HTTP header name and a visible-ASCII value",
                 });
             }
             settings.headers.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        if protocol == OtlpProtocol::Grpc {
+            otlp::grpc_metadata(setting, &settings.headers)?;
         }
         self.traces = TracesExporter::Otlp;
         self.otlp = Some(settings);
@@ -420,26 +492,12 @@ impl ObservabilityConfigBuilder {
         self
     }
 
-    /// Exports spans over OTLP/gRPC to the collector at `endpoint` (its base
-    /// URL, e.g. `http://127.0.0.1:4317`), with `headers` sent as metadata
-    /// with every export (never logged or shown).
-    ///
-    /// # Errors
-    /// As [`otlp_http`](Self::otlp_http).
-    pub fn otlp_grpc(self, endpoint: &str, headers: &[(&str, &str)]) -> Result<Self, InitError> {
-        let mut this = self.otlp_http(endpoint, headers)?;
-        if let Some(otlp) = &mut this.otlp {
-            otlp.protocol = OtlpProtocol::Grpc;
-        }
-        Ok(this)
-    }
-
     /// How long one OTLP export may take before it is abandoned and counted
-    /// as a timeout (default 10 s).
+    /// as a timeout (default 10 s, at most [`MAX_OTLP_TIMEOUT`](crate::MAX_OTLP_TIMEOUT)).
+    /// May be called before or after the endpoint is set;
+    /// [`build`](Self::build) checks it.
     pub fn otlp_timeout(mut self, timeout: Duration) -> Self {
-        if let Some(otlp) = &mut self.otlp {
-            otlp.timeout = timeout;
-        }
+        self.otlp_timeout = Some(timeout);
         self
     }
 
@@ -513,8 +571,24 @@ impl ObservabilityConfigBuilder {
             return Err(InitError::InvalidSetting {
                 setting: "traces_exporter",
                 value: "Otlp".into(),
-                fix: "configure the endpoint with otlp_http(url, headers)",
+                fix: "configure the endpoint with otlp_http(url, headers) or otlp_grpc(url, headers)",
             });
+        }
+        if let Some(timeout) = self.otlp_timeout {
+            otlp::validate_timeout("otlp_timeout", timeout)?;
+            match &mut self.otlp {
+                Some(otlp) => otlp.timeout = timeout,
+                None => self.warnings.push(
+                    "otlp_timeout is set but ignored: no OTLP endpoint is set".to_owned(),
+                ),
+            }
+        }
+        let mut secrets = Secrets::default();
+        if let Some(otlp) = &self.otlp {
+            otlp.collect_secrets(&mut secrets);
+        }
+        if let Some(gateway) = &self.pushgateway {
+            secrets.add_url(&gateway.url);
         }
         Ok(ObservabilityConfig {
             service_name: self.service_name,
@@ -530,6 +604,9 @@ impl ObservabilityConfigBuilder {
             tracing_bridge: self.tracing_bridge,
             pushgateway: self.pushgateway,
             destinations: self.destinations,
+            metrics_setting: self.metrics_setting,
+            warnings: self.warnings,
+            secrets,
         })
     }
 }

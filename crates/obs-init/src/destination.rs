@@ -16,6 +16,8 @@ use opentelemetry_sdk::{
     trace::{SpanData, SpanExporter},
 };
 
+use tta_primitives_obs::redact::Secrets;
+
 use crate::pipeline::{PipelineStats, QueueProcessor, QueueSettings};
 
 /// Which spans a destination receives.
@@ -34,7 +36,7 @@ pub enum SpanSelection {
 /// The cap on spans held by [`SpanSelection::LlmTraces`].
 pub const MAX_HELD_SPANS: usize = 8192;
 
-type Start = Box<dyn FnOnce(&Resource, QueueSettings) -> QueueProcessor + Send>;
+type Start = Box<dyn FnOnce(&Resource, QueueSettings, Arc<PipelineStats>) -> QueueProcessor + Send>;
 
 /// A span destination: a name (the `exporter` label of the pipeline's
 /// metrics), an exporter and a selection. The exporter runs on the
@@ -75,17 +77,11 @@ impl SpanDestination {
     where
         E: SpanExporter + Send + 'static,
     {
-        let start: Start = Box::new(move |resource, queue| match selection {
-            SpanSelection::All => {
-                QueueProcessor::start(exporter, name, resource, queue, Arc::default())
+        let start: Start = Box::new(move |resource, queue, stats| match selection {
+            SpanSelection::All => QueueProcessor::start(exporter, resource, queue, stats),
+            SpanSelection::LlmTraces => {
+                QueueProcessor::start(LlmTraces::new(exporter), resource, queue, stats)
             }
-            SpanSelection::LlmTraces => QueueProcessor::start(
-                LlmTraces::new(exporter),
-                name,
-                resource,
-                queue,
-                Arc::<PipelineStats>::default(),
-            ),
         });
         Self {
             name,
@@ -100,18 +96,21 @@ impl SpanDestination {
     }
 
     /// Starts the destination's thread; `None` when it was already started
-    /// (a destination serves one initialization).
+    /// (a destination serves one initialization). Returns the processor and
+    /// the destination's accounting; its error texts pass through `secrets`.
     pub(crate) fn start(
         &self,
         resource: &Resource,
         queue: QueueSettings,
-    ) -> Option<QueueProcessor> {
+        secrets: &Secrets,
+    ) -> Option<(QueueProcessor, Arc<PipelineStats>)> {
         let start = self
             .start
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take()?;
-        Some(start(resource, queue))
+        let stats = Arc::new(PipelineStats::new(self.name, secrets.clone()));
+        Some((start(resource, queue, Arc::clone(&stats)), stats))
     }
 }
 

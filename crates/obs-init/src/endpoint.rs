@@ -8,11 +8,10 @@ use std::{
 
 use axum::{Router, extract::State, http::header, response::IntoResponse, routing::get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use std::sync::atomic::Ordering;
 
 use opentelemetry_sdk::{logs::SdkLoggerProvider, trace::SdkTracerProvider};
 
-use crate::pipeline::PipelineStats;
+use crate::{ShutdownReport, health::Health, pipeline::PipelineStats};
 use tokio::{sync::watch, task::JoinHandle};
 use tta_primitives_obs::catalogue::{BUILD_INFO, Catalogue};
 
@@ -29,6 +28,7 @@ pub struct ObservabilityGuard {
     handle: PrometheusHandle,
     provider: Option<SdkTracerProvider>,
     logger_provider: Option<SdkLoggerProvider>,
+    pipelines: Vec<Arc<PipelineStats>>,
 }
 
 impl ObservabilityGuard {
@@ -44,26 +44,48 @@ impl ObservabilityGuard {
     }
 
     /// Flushes and stops the trace pipeline, the endpoint and the upkeep,
-    /// waiting at most `deadline` on any runtime flavour. Returns whether
-    /// everything stopped in time.
-    pub async fn shutdown(mut self, deadline: Duration) -> bool {
+    /// returning within `deadline` (plus a few milliseconds) on any runtime
+    /// flavour, whatever the collector does. Spans that could not be
+    /// delivered in time are counted as dropped (reason
+    /// `shutdown_deadline`); the report says how many spans were exported
+    /// and dropped, and why.
+    ///
+    /// The SDK's shutdown blocks, so it runs on a thread of its own that is
+    /// not waited for past the deadline: a collector that never answers
+    /// keeps neither this call nor the process alive.
+    pub async fn shutdown(mut self, deadline: Duration) -> ShutdownReport {
+        let started = Instant::now();
         let _ = self.stop.send(true);
         let tasks = std::mem::take(&mut self.tasks);
-        let provider = self.provider.take();
-        let logger_provider = self.logger_provider.take();
+        let providers = (self.provider.take(), self.logger_provider.take());
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("tta-shutdown".into())
+            .spawn(move || {
+                let (provider, logger_provider) = providers;
+                if let Some(provider) = provider {
+                    let _ = provider.shutdown_with_timeout(deadline);
+                }
+                if let Some(logger_provider) = logger_provider {
+                    let _ = logger_provider.shutdown_with_timeout(deadline);
+                }
+                let _ = done.send(());
+            });
         let all = async {
             for task in tasks {
                 let _ = task.await;
             }
-            // The SDK's shutdown blocks: keep it off the runtime's threads.
-            if let Some(provider) = provider {
-                let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
-            }
-            if let Some(logger_provider) = logger_provider {
-                let _ = tokio::task::spawn_blocking(move || logger_provider.shutdown()).await;
+            if spawned.is_ok() {
+                let _ = finished.await;
             }
         };
-        tokio::time::timeout(deadline, all).await.is_ok()
+        let completed = tokio::time::timeout(deadline, all).await.is_ok();
+        ShutdownReport::settle(&self.pipelines, completed, started.elapsed())
+    }
+
+    /// How the trace pipelines are doing now (the figures of `/healthz`).
+    pub fn telemetry_status(&self) -> ShutdownReport {
+        ShutdownReport::snapshot(&self.pipelines)
     }
 }
 
@@ -81,26 +103,17 @@ impl Drop for ObservabilityGuard {
             let (done, finished) = std::sync::mpsc::channel();
             std::thread::spawn(move || {
                 if let Some(provider) = provider {
-                    let _ = provider.shutdown();
+                    let _ = provider.shutdown_with_timeout(DROP_FLUSH_DEADLINE);
                 }
                 if let Some(logger_provider) = logger_provider {
-                    let _ = logger_provider.shutdown();
+                    let _ = logger_provider.shutdown_with_timeout(DROP_FLUSH_DEADLINE);
                 }
                 let _ = done.send(());
             });
-            let _ = finished.recv_timeout(DROP_FLUSH_DEADLINE);
+            let completed = finished.recv_timeout(DROP_FLUSH_DEADLINE).is_ok();
+            ShutdownReport::settle(&self.pipelines, completed, DROP_FLUSH_DEADLINE);
         }
     }
-}
-
-/// What `/healthz` reports.
-struct Health {
-    exporter: &'static str,
-    pipeline: Arc<PipelineStats>,
-    service: String,
-    version: String,
-    environment: Option<String>,
-    started: Instant,
 }
 
 /// Installs the metrics pipeline and starts the endpoint. Must run inside a
@@ -127,13 +140,19 @@ pub fn initialize_observability(
         tracing_bridge,
         pushgateway,
         destinations,
+        metrics_setting,
+        warnings,
+        secrets,
     } = config;
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| InitError::NoRuntime)?;
     // Bind before touching anything global, so a taken port changes nothing.
     let listener = match metrics_addr {
-        Some(addr) => Some(bind(addr)?),
+        Some(addr) => Some(bind(metrics_setting, addr)?),
         None => None,
     };
+    for warning in &warnings {
+        eprintln!("tta-obs-init: warning: {warning}");
+    }
     let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
 
     // Histograms registered in the catalogue after this point (a crate that
@@ -158,24 +177,20 @@ pub fn initialize_observability(
     )
     .set(1.0);
 
-    let exporter_name = match traces {
-        crate::TracesExporter::Otlp => "otlp",
-        crate::TracesExporter::Summary => "stdout",
-        crate::TracesExporter::None => "none",
-    };
     let resource = crate::traces::resource(
         &service_name,
         &service_version,
         environment.as_deref(),
         &resource,
     );
-    let (provider, pipeline) = crate::traces::install(
+    let (provider, pipelines) = crate::traces::install(
         traces,
         otlp.as_ref(),
         sampler,
         resource.clone(),
         queue,
         &destinations,
+        &secrets,
     )?;
     let logger_provider = match tracing_bridge {
         Some(level) => crate::bridge::install(&provider, otlp.as_ref(), resource, level)?,
@@ -194,8 +209,7 @@ pub fn initialize_observability(
     tasks.push(runtime.spawn(upkeep(handle.clone(), upkeep_interval, stopped.clone())));
     if let Some(listener) = listener {
         let health = Arc::new(Health {
-            exporter: exporter_name,
-            pipeline: Arc::clone(&pipeline),
+            pipelines: pipelines.clone(),
             service: service_name,
             version: service_version,
             environment,
@@ -206,12 +220,12 @@ pub fn initialize_observability(
             .with_state(handle.clone())
             .merge(
                 Router::new()
-                    .route("/healthz", get(healthz))
+                    .route("/healthz", get(crate::health::healthz))
                     .with_state(health),
             );
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|source| InitError::Bind {
-                setting: "metrics_addr",
+                setting: metrics_setting,
                 addr: metrics_addr.unwrap_or(([127, 0, 0, 1], 0).into()),
                 source,
             })?;
@@ -233,12 +247,13 @@ pub fn initialize_observability(
         handle,
         provider: Some(provider),
         logger_provider,
+        pipelines,
     })
 }
 
-fn bind(addr: SocketAddr) -> Result<TcpListener, InitError> {
+fn bind(setting: &'static str, addr: SocketAddr) -> Result<TcpListener, InitError> {
     let bind_error = |source| InitError::Bind {
-        setting: "metrics_addr",
+        setting,
         addr,
         source,
     };
@@ -265,41 +280,5 @@ async fn metrics_page(State(handle): State<PrometheusHandle>) -> impl IntoRespon
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         handle.render(),
-    )
-}
-
-async fn healthz(State(health): State<Arc<Health>>) -> impl IntoResponse {
-    let p = &health.pipeline;
-    let last_success = p
-        .last_success
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs_f64());
-    let last_error = p
-        .last_error
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    let body = serde_json::json!({
-        "status": "ok",
-        "service": health.service,
-        "version": health.version,
-        "environment": health.environment,
-        "uptime_seconds": health.started.elapsed().as_secs_f64(),
-        "metrics": { "exporter": "prometheus", "status": "up" },
-        "traces": {
-            "exporter": health.exporter,
-            "status": if last_error.is_some() && last_success.is_none() { "failing" } else { "ok" },
-            "exported_spans": p.exported.load(Ordering::Relaxed),
-            "dropped_spans": p.dropped.load(Ordering::Relaxed),
-            "export_errors": p.export_errors.load(Ordering::Relaxed),
-            "last_successful_export_unix_seconds": last_success,
-            "last_error": last_error,
-        },
-    });
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
     )
 }

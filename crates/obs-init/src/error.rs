@@ -14,9 +14,15 @@ pub enum InitError {
         /// What to use instead.
         fix: &'static str,
     },
+    /// An environment variable the toolkit reads is not valid UTF-8.
+    #[error("environment variable `{variable}` is not valid UTF-8: set it to a UTF-8 value or unset it")]
+    NotUnicode {
+        /// The variable.
+        variable: String,
+    },
     /// The metrics endpoint's address cannot be bound.
     #[error(
-        "cannot listen on `{setting}` = {addr}: {source}; choose a free address (e.g. 127.0.0.1:0 for any free port) or stop what uses it"
+        "cannot listen on {addr} for the metrics endpoint (set by `{setting}`; the variable is TTA_METRICS_ADDR, the builder method metrics_addr): {source}; choose a free address (e.g. 127.0.0.1:0 for any free port), stop what uses it, or set TTA_METRICS_ADDR=off"
     )]
     Bind {
         /// The setting that gave the address.

@@ -15,6 +15,8 @@ use opentelemetry_sdk::{
 
 use std::sync::Arc;
 
+use tta_primitives_obs::redact::Secrets;
+
 use crate::{
     InitError, SpanDestination,
     otlp::{OtlpProtocol, OtlpSettings},
@@ -73,6 +75,8 @@ pub(crate) fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, 
 }
 
 /// Builds the tracer provider, installs it and the W3C propagators globally.
+/// Returns the provider and the accounting of every pipeline it feeds: the
+/// main exporter's first, then each destination's.
 pub(crate) fn install(
     exporter: TracesExporter,
     otlp: Option<&OtlpSettings>,
@@ -80,18 +84,16 @@ pub(crate) fn install(
     resource: Resource,
     queue: QueueSettings,
     destinations: &[SpanDestination],
-) -> Result<(SdkTracerProvider, Arc<PipelineStats>), InitError> {
-    let stats = Arc::new(PipelineStats::default());
+    secrets: &Secrets,
+) -> Result<(SdkTracerProvider, Vec<Arc<PipelineStats>>), InitError> {
+    let mut pipelines = Vec::new();
     let mut builder = SdkTracerProvider::builder().with_sampler(sampler);
     match (exporter, otlp) {
         (TracesExporter::Summary, _) => {
-            let processor = QueueProcessor::start(
-                SummaryExporter,
-                "stdout",
-                &resource,
-                queue,
-                Arc::clone(&stats),
-            );
+            let stats = Arc::new(PipelineStats::new("stdout", secrets.clone()));
+            let processor =
+                QueueProcessor::start(SummaryExporter, &resource, queue, Arc::clone(&stats));
+            pipelines.push(stats);
             builder = builder.with_span_processor(processor);
         }
         (TracesExporter::Otlp, Some(settings)) => {
@@ -99,25 +101,22 @@ pub(crate) fn install(
                 export_timeout: Some(settings.timeout),
                 ..queue
             };
+            let stats = Arc::new(PipelineStats::new("otlp", secrets.clone()));
             let processor = match settings.protocol {
-                OtlpProtocol::HttpProtobuf => QueueProcessor::start(
-                    otlp_http(settings)?,
-                    "otlp",
-                    &resource,
-                    queue,
-                    Arc::clone(&stats),
-                ),
+                OtlpProtocol::HttpProtobuf => {
+                    QueueProcessor::start(otlp_http(settings)?, &resource, queue, Arc::clone(&stats))
+                }
                 OtlpProtocol::Grpc => {
                     let settings = settings.clone();
                     QueueProcessor::start_in_runtime(
                         move || otlp_grpc(&settings),
-                        "otlp",
                         &resource,
                         queue,
                         Arc::clone(&stats),
                     )
                 }
             };
+            pipelines.push(stats);
             builder = builder.with_span_processor(processor);
         }
         _ => {}
@@ -127,7 +126,8 @@ pub(crate) fn install(
             export_timeout: None,
             ..queue
         };
-        if let Some(processor) = destination.start(&resource, queue) {
+        if let Some((processor, stats)) = destination.start(&resource, queue, secrets) {
+            pipelines.push(stats);
             builder = builder.with_span_processor(processor);
         }
     }
@@ -140,7 +140,7 @@ pub(crate) fn install(
             Box::new(BaggagePropagator::new()),
         ]),
     );
-    Ok((provider, stats))
+    Ok((provider, pipelines))
 }
 
 /// The OTLP/HTTP exporter. It uses the blocking HTTP client: the batch
@@ -153,13 +153,16 @@ fn otlp_http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter
         .with_http()
         .with_endpoint(settings.endpoint.clone())
         .with_headers(headers)
-        .with_timeout(settings.timeout);
+        .with_timeout(settings.timeout)
+        // The pipeline retries, visibly (tta_telemetry_export_retries_total);
+        // the exporter's own retries would sleep unseen on the export thread.
+        .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
     if settings.gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
     builder.build().map_err(|_| InitError::InvalidSetting {
-        setting: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        value: settings.endpoint.clone(),
+        setting: settings.setting,
+        value: tta_primitives_obs::redact::redact_url(&settings.endpoint),
         fix: "check the OTLP endpoint, headers and compression settings",
     })
 }
@@ -237,20 +240,15 @@ impl SpanExporter for SummaryExporter {
 /// The OTLP/gRPC exporter, built inside the export thread's own runtime.
 fn otlp_grpc(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter, String> {
     use opentelemetry_otlp::{WithExportConfig, WithTonicConfig};
-    let mut metadata = tonic::metadata::MetadataMap::new();
-    for (key, value) in &settings.headers {
-        let key = tonic::metadata::MetadataKey::from_bytes(key.to_ascii_lowercase().as_bytes())
-            .map_err(|_| "an OTLP header name is not valid gRPC metadata".to_owned())?;
-        let value = value
-            .parse()
-            .map_err(|_| "an OTLP header value is not valid gRPC metadata".to_owned())?;
-        metadata.insert(key, value);
-    }
+    // Validated when the configuration was built (`otlp::grpc_metadata`).
+    let metadata = crate::otlp::grpc_metadata(settings.setting, &settings.headers)
+        .map_err(|e| e.to_string())?;
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(settings.endpoint.clone())
         .with_timeout(settings.timeout)
-        .with_metadata(metadata);
+        .with_metadata(metadata)
+        .with_retry_policy(opentelemetry_otlp::RetryPolicy::disabled());
     if settings.gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }

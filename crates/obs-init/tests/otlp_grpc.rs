@@ -85,7 +85,7 @@ fn spans_arrive_over_otlp_grpc_from_a_current_thread_runtime() {
             .await
             .unwrap();
         assert!(
-            guard.shutdown(Duration::from_secs(10)).await,
+            guard.shutdown(Duration::from_secs(10)).await.completed,
             "flushed within the deadline"
         );
     });

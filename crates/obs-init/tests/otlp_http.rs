@@ -43,7 +43,7 @@ async fn spans_arrive_over_otlp_http_with_resource_and_headers() {
         .build();
     assert_eq!(wf.oneshot(Request::new(ctx, 1)).await.unwrap(), 4);
     assert!(
-        guard.shutdown(Duration::from_secs(10)).await,
+        guard.shutdown(Duration::from_secs(10)).await.completed,
         "flushed within the deadline"
     );
 

@@ -86,7 +86,7 @@ fn collector_down_then_back() {
                 .all(|s| text(s, &["name"]) != Some("while_down")),
             "spans of failed exports are dropped, not replayed"
         );
-        assert!(guard.shutdown(Duration::from_secs(20)).await);
+        assert!(guard.shutdown(Duration::from_secs(20)).await.completed);
     });
 }
 

@@ -84,7 +84,7 @@ async fn a_real_prometheus_scrapes_the_catalogue_metrics() {
     );
 
     assert!(
-        guard.shutdown(Duration::from_secs(5)).await,
+        guard.shutdown(Duration::from_secs(5)).await.completed,
         "the guard stops within its deadline"
     );
     assert!(

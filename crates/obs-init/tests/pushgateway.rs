@@ -36,7 +36,7 @@ async fn a_batch_job_pushes_its_metrics_at_shutdown() {
         !before.contains("tta_primitive_executions_total"),
         "nothing pushed before shutdown"
     );
-    assert!(guard.shutdown(Duration::from_secs(10)).await);
+    assert!(guard.shutdown(Duration::from_secs(10)).await.completed);
 
     let (status, text) = get(&format!("{}/metrics", gateway.url)).await;
     assert_eq!(status, 200);

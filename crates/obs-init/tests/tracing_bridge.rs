@@ -80,7 +80,7 @@ async fn tracing_spans_join_the_trace_and_events_become_logs_with_trace_ids() {
     .instrumented();
     let ctx = WorkflowContext::new("bridge_wf");
     assert_eq!(price.oneshot(Request::new(ctx, 3)).await.unwrap(), 30);
-    assert!(guard.shutdown(Duration::from_secs(10)).await);
+    assert!(guard.shutdown(Duration::from_secs(10)).await.completed);
 
     let spans: Vec<_> = collector
         .traces

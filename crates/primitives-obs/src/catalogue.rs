@@ -426,6 +426,13 @@ pub static EXPORT_ERRORS: MetricDef = MetricDef::counter(
     "Failed exports of the telemetry pipeline.",
     &["exporter", "reason"],
 );
+/// Export attempts of the telemetry pipeline that failed and were retried
+/// (the collector throttled or was briefly unavailable).
+pub static EXPORT_RETRIES: MetricDef = MetricDef::counter(
+    "tta_telemetry_export_retries_total",
+    "Export attempts of the telemetry pipeline retried after the collector throttled (429) or was briefly unavailable (502, 503, 504).",
+    &["exporter", "reason"],
+);
 /// Label sets folded into the overflow series by the cardinality guard.
 pub static SERIES_OVERFLOW: MetricDef = MetricDef::counter(
     "tta_metric_series_overflow_total",
@@ -463,6 +470,7 @@ pub static BUILTIN: &[&MetricDef] = &[
     &PRIMITIVE_ALLOCATED,
     &SPANS_DROPPED,
     &EXPORT_ERRORS,
+    &EXPORT_RETRIES,
     &SERIES_OVERFLOW,
     &BUILD_INFO,
 ];

@@ -62,7 +62,9 @@ impl<Req, Resp, E> Describe<Req, Resp, E> for Generic {
 
 /// Describes HTTP services with OpenTelemetry's HTTP conventions: span name
 /// `{method}` (or `{method} {route}` when the request carries an
-/// [`HttpRoute`] extension), `http.request.method`, `url.path`,
+/// [`HttpRoute`] extension; `HTTP` for a method outside the standard ones),
+/// `http.request.method` ([`known_method`]: unknown methods as `_OTHER`,
+/// with the original in `http.request.method_original`), `url.path`,
 /// `http.response.status_code`; 5xx responses are errors of type
 /// `http_5xx`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,12 +75,42 @@ pub struct Http;
 #[derive(Debug, Clone)]
 pub struct HttpRoute(pub Cow<'static, str>);
 
+/// The method as OpenTelemetry's HTTP conventions record it: one of the
+/// methods of RFC 9110 and RFC 5789 (`PATCH`), else `_OTHER`, so a client
+/// cannot mint span names or attribute values by sending made-up methods.
+///
+/// ```
+/// use tta_primitives_obs::layer::known_method;
+///
+/// assert_eq!(known_method(&http::Method::GET), "GET");
+/// assert_eq!(known_method(&http::Method::from_bytes(b"BREW").unwrap()), "_OTHER");
+/// ```
+pub fn known_method(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::POST => "POST",
+        http::Method::PUT => "PUT",
+        http::Method::DELETE => "DELETE",
+        http::Method::CONNECT => "CONNECT",
+        http::Method::OPTIONS => "OPTIONS",
+        http::Method::TRACE => "TRACE",
+        http::Method::PATCH => "PATCH",
+        _ => "_OTHER",
+    }
+}
+
 impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
+    /// `{method}` or `{method} {route}`, with an unknown method as `HTTP`
+    /// (the conventions' name when the method is `_OTHER`).
     fn span_name(&self, req: &http::Request<B>) -> Option<Cow<'static, str>> {
-        let method = req.method().as_str();
+        let method = match known_method(req.method()) {
+            "_OTHER" => "HTTP",
+            known => known,
+        };
         Some(match req.extensions().get::<HttpRoute>() {
             Some(route) => Cow::Owned(format!("{method} {}", route.0)),
-            None => Cow::Owned(method.to_owned()),
+            None => Cow::Borrowed(method),
         })
     }
 
@@ -93,10 +125,14 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
     }
 
     fn request_attributes(&self, req: &http::Request<B>, attributes: &mut Vec<KeyValue>) {
-        attributes.push(KeyValue::new(
-            "http.request.method",
-            req.method().as_str().to_owned(),
-        ));
+        let method = known_method(req.method());
+        attributes.push(KeyValue::new("http.request.method", method));
+        if method == "_OTHER" {
+            attributes.push(KeyValue::new(
+                "http.request.method_original",
+                req.method().as_str().to_owned(),
+            ));
+        }
         attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
         if let Some(route) = req.extensions().get::<HttpRoute>() {
             attributes.push(KeyValue::new("http.route", route.0.clone()));

@@ -8,6 +8,7 @@ mod instrument;
 mod instruments;
 pub mod layer;
 pub mod propagation;
+pub mod redact;
 pub mod resources;
 pub mod series;
 mod telemetry;

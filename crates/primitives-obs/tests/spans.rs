@@ -334,3 +334,52 @@ async fn a_failing_service_call_has_error_type_status_and_an_exception_event() {
         ["exception"]
     );
 }
+
+#[tokio::test]
+async fn a_made_up_http_method_mints_no_span_name_or_attribute_value() {
+    use tta_primitives_obs::layer::TelemetryLayer;
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let api = tower::ServiceBuilder::new()
+        .layer(TelemetryLayer::http_server("span_api", "orders").with_tracer_provider(&provider))
+        .service(tower::service_fn(|_: http::Request<()>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(()))
+        }));
+    for method in ["X-CLIENT-CHOSEN-1", "X-CLIENT-CHOSEN-2", "PATCH"] {
+        let request = http::Request::builder()
+            .method(http::Method::from_bytes(method.as_bytes()).unwrap())
+            .uri("/orders/7")
+            .body(())
+            .unwrap();
+        api.clone().oneshot(request).await.unwrap();
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    let shown: Vec<(String, Option<String>, Option<String>)> = spans
+        .iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                attr(s, "http.request.method").map(Value::to_string),
+                attr(s, "http.request.method_original").map(Value::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (
+                "HTTP".to_owned(),
+                Some("_OTHER".to_owned()),
+                Some("X-CLIENT-CHOSEN-1".to_owned())
+            ),
+            (
+                "HTTP".to_owned(),
+                Some("_OTHER".to_owned()),
+                Some("X-CLIENT-CHOSEN-2".to_owned())
+            ),
+            ("PATCH".to_owned(), Some("PATCH".to_owned()), None),
+        ]
+    );
+}

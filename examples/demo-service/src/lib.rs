@@ -13,12 +13,14 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, extract::State, http::StatusCode, routing::post};
+use axum::{
+    Router, error_handling::HandleErrorLayer, extract::State, http::StatusCode, routing::post,
+};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::Full;
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use tower::{Layer, ServiceBuilder, ServiceExt};
+use tower::{Layer, ServiceBuilder, ServiceExt, limit::GlobalConcurrencyLimitLayer};
 use tta_langfuse::{
     InstrumentedStream, LlmChunk, LlmLayer, LlmRequest, LlmStream, Message, ModelPrice, PriceTable,
     Usage,
@@ -29,6 +31,16 @@ use tta_primitives_obs::{
     layer::TelemetryLayer,
     propagation::{ExtractLayer, InjectLayer, workflow_context},
 };
+
+/// The largest order the API accepts, in items: larger ones are refused
+/// with 400 (every amount derived from it fits a `u64` with room to spare).
+pub const MAX_ITEMS: u64 = 1_000_000;
+
+/// The API's default concurrency limit (`--max-concurrency`).
+pub const DEFAULT_MAX_CONCURRENCY: u32 = 256;
+
+/// The load generator's default in-flight limit (`--max-in-flight`).
+pub const DEFAULT_MAX_IN_FLIGHT: u32 = 256;
 
 /// The simulated LLM provider's name.
 pub const SIMULATED_PROVIDER: &str = "simulated";
@@ -108,6 +120,19 @@ async fn work(min: u64, max: u64) {
     tokio::time::sleep(Duration::from_millis(fastrand::u64(min..max))).await;
 }
 
+/// The error of an amount that does not fit: the order is refused.
+fn too_large() -> WorkflowError {
+    WorkflowError::with_kind("invalid_order", "the order is too large to price")
+}
+
+/// `parts` summed, plus `extra`, refusing an overflow.
+fn checked_sum(parts: &[u64], extra: u64) -> Result<u64, WorkflowError> {
+    parts
+        .iter()
+        .try_fold(extra, |sum, part| sum.checked_add(*part))
+        .ok_or_else(too_large)
+}
+
 /// Fails with `kind` with probability `p`.
 fn flaky(p: f64, kind: &'static str) -> Result<(), WorkflowError> {
     if fastrand::f64() < p {
@@ -136,7 +161,7 @@ pub fn quote_workflow() -> Result<BoxPrimitive<u64, u64>, ConfigError> {
 
     let price = lambda(|items: u64| async move {
         work(1, 5).await;
-        Ok::<_, WorkflowError>(items * 100)
+        items.checked_mul(100).ok_or_else(too_large)
     })
     .named("price");
 
@@ -163,7 +188,7 @@ pub fn quote_workflow() -> Result<BoxPrimitive<u64, u64>, ConfigError> {
             work(150, 200).await;
         }
         flaky(0.3, "tax_service_error")?;
-        Ok::<_, WorkflowError>(items * 19)
+        items.checked_mul(19).ok_or_else(too_large)
     })
     .named("tax_service")
     .retry(
@@ -188,23 +213,17 @@ pub fn quote_workflow() -> Result<BoxPrimitive<u64, u64>, ConfigError> {
     let shipping = router(|_, parts: &Vec<u64>| if parts[0] > 1500 { "freight" } else { "parcel" })
         .route(
             "freight",
-            lambda(|parts: Vec<u64>| async move {
-                Ok::<_, WorkflowError>(parts.iter().sum::<u64>() + 250)
-            })
-            .named("freight"),
+            lambda(|parts: Vec<u64>| async move { checked_sum(&parts, 250) }).named("freight"),
         )
         .route(
             "parcel",
-            lambda(|parts: Vec<u64>| async move {
-                Ok::<_, WorkflowError>(parts.iter().sum::<u64>() + 15)
-            })
-            .named("parcel"),
+            lambda(|parts: Vec<u64>| async move { checked_sum(&parts, 15) }).named("parcel"),
         )
         .named("shipping");
 
     let discount = when(
         |_, total: &u64| *total > 2000,
-        lambda(|total: u64| async move { Ok::<_, WorkflowError>(total * 9 / 10) })
+        lambda(|total: u64| async move { total.checked_mul(9).map(|t| t / 10).ok_or_else(too_large) })
             .named("apply_discount"),
     )
     .named("discount");
@@ -277,11 +296,26 @@ pub fn quote_workflow() -> Result<BoxPrimitive<u64, u64>, ConfigError> {
         .into_boxed())
 }
 
-/// The API: `POST /quote` with a number of items in the body.
-pub fn app(quote: BoxPrimitive<u64, u64>) -> Router {
+/// The API: `POST /quote` with a number of items in the body. At most
+/// `max_concurrency` requests are served at once; more are shed with 503 at
+/// once (tower's load shedding), so an overload costs a fast answer, not a
+/// queue that grows until the process runs out of memory or file
+/// descriptors. Shed requests are traced and counted like any other.
+pub fn app(quote: BoxPrimitive<u64, u64>, max_concurrency: usize) -> Router {
     Router::new()
         .route("/quote", post(handle_quote))
         .with_state(quote)
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "overloaded: try again later\n",
+                    )
+                }))
+                .load_shed()
+                .layer(GlobalConcurrencyLimitLayer::new(max_concurrency)),
+        )
         .layer(
             ServiceBuilder::new()
                 .layer(ExtractLayer)
@@ -293,11 +327,9 @@ async fn handle_quote(
     State(quote): State<BoxPrimitive<u64, u64>>,
     body: String,
 ) -> (StatusCode, String) {
-    let Ok(items) = body.trim().parse::<u64>() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "the body must be a number of items\n".into(),
-        );
+    let items = match parse_items(&body) {
+        Ok(items) => items,
+        Err(message) => return (StatusCode::BAD_REQUEST, message),
     };
     let ctx = workflow_context("quote").build();
     match quote.oneshot(Request::new(ctx, items)).await {
@@ -312,6 +344,24 @@ async fn handle_quote(
     }
 }
 
+/// The number of items in a request body, or the 400 answer's text.
+///
+/// ```
+/// assert_eq!(tta_demo::parse_items(" 12\n"), Ok(12));
+/// assert!(tta_demo::parse_items("18446744073709551615").unwrap_err().contains("at most"));
+/// assert!(tta_demo::parse_items("ten").is_err());
+/// ```
+///
+/// # Errors
+/// The text of the 400 answer: not a number, or more than [`MAX_ITEMS`].
+pub fn parse_items(body: &str) -> Result<u64, String> {
+    match body.trim().parse::<u64>() {
+        Ok(items) if items <= MAX_ITEMS => Ok(items),
+        Ok(_) => Err(format!("an order has at most {MAX_ITEMS} items\n")),
+        Err(_) => Err("the body must be a number of items\n".to_owned()),
+    }
+}
+
 /// Counts of the load generator's requests by outcome.
 #[derive(Debug, Default)]
 pub struct LoadStats {
@@ -319,26 +369,42 @@ pub struct LoadStats {
     pub ok: AtomicU64,
     /// Other answers and transport errors.
     pub failed: AtomicU64,
+    /// 503 answers from the API's load shedding (also counted as failed).
+    pub shed: AtomicU64,
+    /// Ticks that sent nothing because `max_in_flight` requests were
+    /// already waiting.
+    pub skipped: AtomicU64,
 }
 
 /// Sends `rate` quote requests per second to `target` until `stop` fires,
-/// each in its own trace (a client span, propagated to the server).
+/// each in its own trace (a client span, propagated to the server). At most
+/// `max_in_flight` requests wait at once: a tick that finds them all busy
+/// sends nothing and is counted in [`LoadStats::skipped`], so a server that
+/// cannot keep up slows the generator instead of piling up connections.
 pub async fn generate_load(
     target: SocketAddr,
     rate: u32,
+    max_in_flight: usize,
     stats: Arc<LoadStats>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
     let client = ServiceBuilder::new()
         .layer(TelemetryLayer::http_client("tta-demo-load", "quote_client"))
         .layer(InjectLayer)
         .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
+    // Behind schedule, skip the missed ticks rather than bursting to catch up.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+        let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
+            stats.skipped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
         // Mostly valid orders, some empty ones (rejected by validation).
         let items = if fastrand::u8(..) < 15 {
             0
@@ -350,9 +416,14 @@ pub async fn generate_load(
             .expect("a valid request");
         let (client, stats) = (client.clone(), stats.clone());
         tokio::spawn(async move {
-            let ok = matches!(client.oneshot(request).await, Ok(r) if r.status().is_success());
+            let status = client.oneshot(request).await.ok().map(|r| r.status());
+            let ok = status.is_some_and(|s| s.is_success());
+            if status == Some(StatusCode::SERVICE_UNAVAILABLE) {
+                stats.shed.fetch_add(1, Ordering::Relaxed);
+            }
             let counter = if ok { &stats.ok } else { &stats.failed };
             counter.fetch_add(1, Ordering::Relaxed);
+            drop(permit);
         });
     }
 }

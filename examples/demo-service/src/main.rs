@@ -3,6 +3,7 @@
 
 use std::{
     net::SocketAddr,
+    process::ExitCode,
     sync::{Arc, atomic::Ordering},
     time::Duration,
 };
@@ -11,9 +12,15 @@ use clap::Parser;
 use tta_demo::{LoadStats, app, generate_load, quote_workflow};
 use tta_langfuse::LangfuseConfig;
 use tta_obs_init::{
-    ObservabilityConfig, OtlpProtocol, SpanDestination, SpanSelection, TracesExporter,
-    initialize_observability,
+    ObservabilityConfig, SpanDestination, SpanSelection, TracesExporter, initialize_observability,
+    shutdown_signal,
 };
+
+/// How long the final flush of telemetry may take.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 #[derive(Parser)]
 #[command(about = "The tta demo service: workflows using every primitive, with metrics and traces")]
@@ -21,44 +28,69 @@ struct Args {
     /// Where the API listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// Requests per second sent by the built-in load generator (0: none).
-    #[arg(long, default_value_t = 10)]
+    /// Requests per second sent by the built-in load generator (0: none;
+    /// at most 10000).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     rate: u32,
-    /// Stop after this many seconds (default: run until Ctrl-C).
-    #[arg(long)]
+    /// Stop after this many seconds (default: run until SIGTERM or Ctrl-C;
+    /// at most a year).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     duration: Option<u64>,
+    /// Requests the API serves at once; more are answered 503 at once
+    /// (load shedding) instead of queueing without bound.
+    #[arg(long, default_value_t = tta_demo::DEFAULT_MAX_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_concurrency: u32,
+    /// Requests the load generator keeps in flight at most; a tick that
+    /// finds them all busy is skipped and counted.
+    #[arg(long, default_value_t = tta_demo::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_in_flight: u32,
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
     let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tta demo: error: cannot start the Tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(run(args));
+    // Threads still blocked on an unreachable collector are not waited for.
+    runtime.shutdown_background();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tta demo: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the demo; errors come back in their `Display` form.
+async fn run(args: Args) -> Result<(), String> {
     // Before the recorder starts, so /metrics knows the LLM histograms' buckets.
-    tta_langfuse::register_metrics()?;
-    let mut config = ObservabilityConfig::from_env(Some("tta-demo"))?;
-    let langfuse = if std::env::var_os("LANGFUSE_PUBLIC_KEY").is_some() {
-        let langfuse = LangfuseConfig::from_env()?;
-        config = config.with_span_destination(SpanDestination::new(
-            "langfuse",
-            langfuse.otlp_span_exporter()?,
-            SpanSelection::LlmTraces,
-        ));
-        format!("LLM traces also go to Langfuse at {}", langfuse.host())
-    } else {
-        "off (set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to send LLM traces)"
-            .to_owned()
+    tta_langfuse::register_metrics().map_err(|e| e.to_string())?;
+    let mut config = ObservabilityConfig::from_env(Some("tta-demo")).map_err(|e| e.to_string())?;
+    let langfuse = match LangfuseConfig::from_env_if_set().map_err(|e| e.to_string())? {
+        Some(langfuse) => {
+            config = config.with_span_destination(SpanDestination::new(
+                "langfuse",
+                langfuse.otlp_span_exporter().map_err(|e| e.to_string())?,
+                SpanSelection::LlmTraces,
+            ));
+            format!("LLM traces also go to Langfuse at {}", langfuse.host())
+        }
+        None => "off (set LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL to send LLM traces)"
+            .to_owned(),
     };
     let traces = match (config.traces_exporter(), config.otlp()) {
-        (TracesExporter::Otlp, Some(otlp)) => {
-            let protocol = match otlp.protocol() {
-                OtlpProtocol::Grpc => "gRPC",
-                _ => "HTTP",
-            };
-            format!("exported over OTLP/{protocol} to {}", otlp.endpoint())
-        }
+        // The settings' Display form masks the endpoint's credentials.
+        (TracesExporter::Otlp, Some(otlp)) => format!("exported over {otlp}"),
         (TracesExporter::None, _) => "not exported (OTEL_TRACES_EXPORTER=none)".to_owned(),
         _ => "one line per trace below".to_owned(),
     };
-    let guard = initialize_observability(config)?;
+    let guard = initialize_observability(config).map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| {
@@ -67,21 +99,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 args.listen
             )
         })?;
-    let api = listener.local_addr()?;
+    let api = listener.local_addr().map_err(|e| e.to_string())?;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let workflow = quote_workflow().map_err(|e| e.to_string())?;
     let server = {
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
-            axum::serve(
-                listener,
-                app(quote_workflow().expect("valid demo settings")),
-            )
-            .with_graceful_shutdown(shutdown)
-            .await
+            axum::serve(listener, app(workflow, args.max_concurrency as usize))
+                .with_graceful_shutdown(shutdown)
+                .await
         })
     };
     let stats = Arc::new(LoadStats::default());
@@ -89,6 +119,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::spawn(generate_load(
             api,
             args.rate,
+            args.max_in_flight as usize,
             stats.clone(),
             stopped.clone(),
         ))
@@ -102,30 +133,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .metrics_addr()
         .map_or_else(String::new, |a| format!("http://{a}/healthz"));
     eprintln!(
-        "tta demo: API http://{api}/quote (POST a number of items); metrics {metrics}; health {health}\n\
-         load generator: {} requests/s; traces: {traces}; Langfuse: {langfuse}; Ctrl-C stops (with a final flush)",
-        args.rate
+        "tta demo: API http://{api}/quote (POST a number of items, at most {}); metrics {metrics}; health {health}\n\
+         load generator: {} requests/s (at most {} in flight); API concurrency limit {} (more are shed with 503)\n\
+         traces: {traces}; Langfuse: {langfuse}; SIGTERM or Ctrl-C stops (with a final flush; a second one exits at once)",
+        tta_demo::MAX_ITEMS,
+        args.rate,
+        args.max_in_flight,
+        args.max_concurrency,
     );
 
-    match args.duration {
-        Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
-        None => tokio::signal::ctrl_c().await?,
-    }
+    let why = match args.duration {
+        Some(seconds) => tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(seconds)) => "the --duration elapsed".to_owned(),
+            signal = shutdown_signal() => format!("{} received", signal.name()),
+        },
+        None => format!("{} received", shutdown_signal().await.name()),
+    };
+    eprintln!("tta demo: {why}: stopping (in-flight requests get {DRAIN_DEADLINE:?}, telemetry {FLUSH_DEADLINE:?})");
     let _ = stop.send(true);
     if let Some(load) = load {
         let _ = load.await;
     }
-    let _ = server.await;
-    let flushed = guard.shutdown(Duration::from_secs(5)).await;
+    if tokio::time::timeout(DRAIN_DEADLINE, server).await.is_err() {
+        eprintln!("tta demo: in-flight requests did not finish in {DRAIN_DEADLINE:?}; stopping anyway");
+    }
+    let report = guard.shutdown(FLUSH_DEADLINE).await;
     eprintln!(
-        "tta demo: stopped; {} requests answered, {} failed; telemetry {}",
+        "tta demo: stopped; {} requests answered, {} failed, {} shed by the API, {} not sent (generator at its in-flight limit); telemetry {report}",
         stats.ok.load(Ordering::Relaxed),
         stats.failed.load(Ordering::Relaxed),
-        if flushed {
-            "flushed"
-        } else {
-            "flush timed out"
-        }
+        stats.shed.load(Ordering::Relaxed),
+        stats.skipped.load(Ordering::Relaxed),
     );
     Ok(())
 }

@@ -48,7 +48,7 @@ fn quote_to_phoenix(grpc: bool) {
         }
         let workflow_id = workflow_id.expect("one of 20 quotes succeeds");
         assert!(
-            guard.shutdown(Duration::from_secs(20)).await,
+            guard.shutdown(Duration::from_secs(20)).await.completed,
             "flushed within the deadline"
         );
 

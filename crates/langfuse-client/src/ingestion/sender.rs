@@ -151,6 +151,9 @@ impl Sender {
                     .drop_events(DropReason::Shutdown, batch.len() as u64);
                 return Err(Cancelled);
             };
+            // The `reason` of tta_telemetry_export_retries_total, should
+            // this attempt be retried.
+            let mut retry_reason = "unavailable";
             let retry_after = match outcome {
                 Ok(response) => {
                     let status = response.status();
@@ -163,6 +166,9 @@ impl Sender {
                         }
                         None
                     } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                        if status == StatusCode::TOO_MANY_REQUESTS {
+                            retry_reason = "throttled";
+                        }
                         self.export_error(if status.is_server_error() {
                             "http_5xx"
                         } else {
@@ -221,6 +227,12 @@ impl Sender {
                 return Ok(());
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!(
+                tta_primitives_obs::catalogue::EXPORT_RETRIES.name,
+                "exporter" => EXPORTER,
+                "reason" => retry_reason
+            )
+            .increment(1);
             let delay = retry_after
                 .map(|d| d.min(self.settings.backoff_max))
                 .unwrap_or_else(|| self.backoff(attempt));

@@ -1,0 +1,131 @@
+//! What the telemetry pipelines delivered: the truth told at shutdown.
+
+use std::{fmt, sync::Arc, time::Duration};
+
+use crate::pipeline::PipelineStats;
+
+/// What [`ObservabilityGuard::shutdown`](crate::ObservabilityGuard::shutdown)
+/// achieved: how many spans were exported and dropped over the process's
+/// life (every trace pipeline together), and whether the final flush
+/// finished within its deadline. Its `Display` form is the line to print:
+/// `flushed: 1204 spans exported, none dropped` or
+/// `dropped 312 spans (collector unreachable: ...); 892 exported`, never
+/// "flushed" when something was lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Whether every pipeline finished its final flush within the deadline.
+    pub completed: bool,
+    /// Spans delivered.
+    pub exported: u64,
+    /// Spans dropped, for any reason (full queue, failed export, deadline).
+    pub dropped: u64,
+    /// The last export error, scrubbed of secrets, when spans were dropped.
+    pub last_error: Option<String>,
+    /// How long the shutdown took (zero for a snapshot).
+    pub took: Duration,
+}
+
+impl ShutdownReport {
+    /// The report after a shutdown: what is still pending counts as dropped
+    /// when the deadline passed.
+    pub(crate) fn settle(
+        pipelines: &[Arc<PipelineStats>],
+        completed: bool,
+        took: Duration,
+    ) -> Self {
+        if !completed {
+            for pipeline in pipelines {
+                pipeline.abandon();
+            }
+        }
+        Self {
+            completed,
+            took,
+            ..Self::snapshot(pipelines)
+        }
+    }
+
+    /// The figures now, without shutting anything down.
+    pub(crate) fn snapshot(pipelines: &[Arc<PipelineStats>]) -> Self {
+        let dropped = pipelines.iter().map(|p| p.dropped()).sum();
+        Self {
+            completed: true,
+            exported: pipelines.iter().map(|p| p.exported()).sum(),
+            dropped,
+            last_error: if dropped > 0 {
+                pipelines.iter().find_map(|p| p.last_error())
+            } else {
+                None
+            },
+            took: Duration::ZERO,
+        }
+    }
+
+    /// Whether everything was delivered in time.
+    pub fn is_clean(&self) -> bool {
+        self.completed && self.dropped == 0
+    }
+}
+
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dropped == 0 {
+            if self.completed {
+                return write!(f, "flushed: {} spans exported, none dropped", self.exported);
+            }
+            return write!(
+                f,
+                "flush timed out after {:.1} s; {} spans exported",
+                self.took.as_secs_f64(),
+                self.exported
+            );
+        }
+        write!(f, "dropped {} spans", self.dropped)?;
+        match &self.last_error {
+            Some(error) => write!(f, " (collector unreachable: {error})")?,
+            None => write!(f, " (queue full or shut down)")?,
+        }
+        write!(f, "; {} exported", self.exported)?;
+        if !self.completed {
+            write!(
+                f,
+                "; the final flush gave up after {:.1} s",
+                self.took.as_secs_f64()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(completed: bool, exported: u64, dropped: u64, error: Option<&str>) -> String {
+        ShutdownReport {
+            completed,
+            exported,
+            dropped,
+            last_error: error.map(str::to_owned),
+            took: Duration::from_millis(1500),
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn the_report_never_says_flushed_when_spans_were_lost() {
+        assert_eq!(
+            report(true, 10, 0, None),
+            "flushed: 10 spans exported, none dropped"
+        );
+        let lost = report(false, 0, 7, Some("HTTP export failed: network error"));
+        assert!(!lost.contains("flushed"), "{lost}");
+        assert!(
+            lost.starts_with("dropped 7 spans (collector unreachable: HTTP export failed"),
+            "{lost}"
+        );
+        assert!(lost.ends_with("gave up after 1.5 s"), "{lost}");
+        assert!(!report(false, 3, 0, None).contains("flushed:"));
+    }
+}
