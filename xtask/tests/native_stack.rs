@@ -89,8 +89,16 @@ async fn native_stack_up_status_and_down() {
     let metrics = guard.metrics_addr().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
-    let server =
-        tokio::spawn(async move { axum::serve(listener, app(quote_workflow().unwrap(), tta_demo::DEFAULT_MAX_CONCURRENCY as usize)).await });
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(
+                quote_workflow().unwrap(),
+                tta_demo::DEFAULT_MAX_CONCURRENCY as usize,
+            ),
+        )
+        .await
+    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let load = tokio::spawn(generate_load(
         api,

@@ -55,12 +55,27 @@ async fn every_panel_query_and_recording_rule_has_data_for_the_demo() {
     let metrics_addr = guard.metrics_addr().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(quote_workflow().unwrap(), tta_demo::DEFAULT_MAX_CONCURRENCY as usize)).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(
+                quote_workflow().unwrap(),
+                tta_demo::DEFAULT_MAX_CONCURRENCY as usize,
+            ),
+        )
+        .await
+    });
     let prometheus = Prometheus::start_with_rules("tta-demo", &[metrics_addr], &rule_files).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stats = Arc::new(LoadStats::default());
-    let load = tokio::spawn(generate_load(api, 100, tta_demo::DEFAULT_MAX_IN_FLIGHT as usize, stats.clone(), stopped));
+    let load = tokio::spawn(generate_load(
+        api,
+        100,
+        tta_demo::DEFAULT_MAX_IN_FLIGHT as usize,
+        stats.clone(),
+        stopped,
+    ));
     eventually(
         "the demo's rarer events",
         Duration::from_secs(120),

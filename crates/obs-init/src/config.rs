@@ -301,9 +301,9 @@ impl ObservabilityConfig {
             builder.metrics_setting = "TTA_METRICS_ADDR";
         }
         if var("TTA_PUSHGATEWAY_JOB").is_some() && builder.pushgateway.is_none() {
-            builder
-                .warnings
-                .push("TTA_PUSHGATEWAY_JOB is set but ignored: TTA_PUSHGATEWAY_URL is not set".to_owned());
+            builder.warnings.push(
+                "TTA_PUSHGATEWAY_JOB is set but ignored: TTA_PUSHGATEWAY_URL is not set".to_owned(),
+            );
         }
         builder.build()
     }
@@ -578,9 +578,9 @@ impl ObservabilityConfigBuilder {
             otlp::validate_timeout("otlp_timeout", timeout)?;
             match &mut self.otlp {
                 Some(otlp) => otlp.timeout = timeout,
-                None => self.warnings.push(
-                    "otlp_timeout is set but ignored: no OTLP endpoint is set".to_owned(),
-                ),
+                None => self
+                    .warnings
+                    .push("otlp_timeout is set but ignored: no OTLP endpoint is set".to_owned()),
             }
         }
         let mut secrets = Secrets::default();

@@ -15,7 +15,9 @@ pub enum InitError {
         fix: &'static str,
     },
     /// An environment variable the toolkit reads is not valid UTF-8.
-    #[error("environment variable `{variable}` is not valid UTF-8: set it to a UTF-8 value or unset it")]
+    #[error(
+        "environment variable `{variable}` is not valid UTF-8: set it to a UTF-8 value or unset it"
+    )]
     NotUnicode {
         /// The variable.
         variable: String,

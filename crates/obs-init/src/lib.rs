@@ -47,10 +47,10 @@ pub use destination::{MAX_HELD_SPANS, SpanDestination, SpanSelection};
 pub use endpoint::{ObservabilityGuard, initialize_observability};
 pub use error::InitError;
 pub use otlp::{DEFAULT_OTLP_TIMEOUT, MAX_OTLP_TIMEOUT, OtlpProtocol, OtlpSettings};
-pub use report::ShutdownReport;
-pub use signal::{ShutdownSignal, shutdown_signal};
 pub use pushgateway::PushgatewaySettings;
+pub use report::ShutdownReport;
 pub use resource::container_id;
+pub use signal::{ShutdownSignal, shutdown_signal};
 pub use traces::TracesExporter;
 
 /// The instrumentation scope of the spans the `tracing` bridge makes.

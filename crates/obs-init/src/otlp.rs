@@ -146,7 +146,8 @@ fn validate_url(setting: &'static str, url: &str, protocol: OtlpProtocol) -> Res
         ));
     }
     match (protocol, uri.scheme_str()) {
-        (OtlpProtocol::HttpProtobuf, Some("http" | "https")) | (OtlpProtocol::Grpc, Some("http")) => {}
+        (OtlpProtocol::HttpProtobuf, Some("http" | "https"))
+        | (OtlpProtocol::Grpc, Some("http")) => {}
         (OtlpProtocol::Grpc, Some("https")) => {
             return Err(invalid(
                 "OTLP/gRPC over TLS is not built in: use OTLP/HTTP over https (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf and port 4318), or plain http:// to a local collector",
@@ -182,6 +183,8 @@ pub(crate) fn endpoint_from_env(
             .map(Some);
     }
     let Some(base) = base else { return Ok(None) };
+    // Checked as given, so an error shows what the user wrote.
+    validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base, protocol)?;
     let url = match protocol {
         OtlpProtocol::HttpProtobuf => traces_url(&base),
         OtlpProtocol::Grpc => base,

@@ -15,13 +15,25 @@ use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
+use tta_primitives_obs::redact::redact_url;
+
 use crate::InitError;
 
 /// Where and how often metrics are pushed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PushgatewaySettings {
     pub(crate) url: String,
     pub(crate) every: Duration,
+}
+
+impl std::fmt::Debug for PushgatewaySettings {
+    /// The URL's credentials, if any, are masked.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushgatewaySettings")
+            .field("url", &redact_url(&self.url))
+            .field("every", &self.every)
+            .finish()
+    }
 }
 
 impl PushgatewaySettings {
@@ -43,10 +55,22 @@ impl PushgatewaySettings {
         };
         let uri: http::Uri = gateway
             .parse()
-            .map_err(|_| invalid(gateway.to_owned(), "use http://host:9091"))?;
+            .map_err(|_| invalid(redact_url(gateway), "use http://host:9091"))?;
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err(invalid(
+                redact_url(gateway),
+                "do not put credentials in the URL: the Pushgateway is reached without authentication (put an authenticating proxy in front of it)",
+            ));
+        }
+        if uri.query().is_some() {
+            return Err(invalid(
+                redact_url(gateway),
+                "use the gateway's base URL without a query string, e.g. http://host:9091",
+            ));
+        }
         if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
             return Err(invalid(
-                gateway.to_owned(),
+                redact_url(gateway),
                 "use an http:// URL with a host (put a TLS-terminating proxy in front of an https gateway)",
             ));
         }

@@ -72,7 +72,8 @@ pub async fn shutdown_signal() -> ShutdownSignal {
 #[cfg(unix)]
 async fn wait_for_signal() -> ShutdownSignal {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
+    let mut terminate =
+        signal(SignalKind::terminate()).expect("a SIGTERM handler can be installed");
     let mut interrupt = signal(SignalKind::interrupt()).expect("a SIGINT handler can be installed");
     tokio::select! {
         _ = terminate.recv() => ShutdownSignal::Terminate,

@@ -103,9 +103,12 @@ pub(crate) fn install(
             };
             let stats = Arc::new(PipelineStats::new("otlp", secrets.clone()));
             let processor = match settings.protocol {
-                OtlpProtocol::HttpProtobuf => {
-                    QueueProcessor::start(otlp_http(settings)?, &resource, queue, Arc::clone(&stats))
-                }
+                OtlpProtocol::HttpProtobuf => QueueProcessor::start(
+                    otlp_http(settings)?,
+                    &resource,
+                    queue,
+                    Arc::clone(&stats),
+                ),
                 OtlpProtocol::Grpc => {
                     let settings = settings.clone();
                     QueueProcessor::start_in_runtime(

@@ -102,9 +102,15 @@ async fn a_down_collector_costs_the_application_nothing_and_export_resumes() {
     )
     .await;
     assert!(dropped_and_failed.0 > 0.0 && dropped_and_failed.1 > 0.0);
+    // While exports fail, /healthz says so with 503 and the reason.
     let (status, health) = get(&health_url).await;
-    assert_eq!(status, 200);
+    assert_eq!(status, 503, "{health}");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["status"], "failing");
+    assert!(
+        health["reason"].as_str().unwrap().contains("otlp"),
+        "{health}"
+    );
     assert_eq!(health["traces"]["exporter"], "otlp");
     assert_eq!(health["traces"]["status"], "failing");
     assert!(health["traces"]["dropped_spans"].as_u64().unwrap() > 0);
@@ -143,8 +149,18 @@ async fn a_down_collector_costs_the_application_nothing_and_export_resumes() {
         },
     )
     .await;
-    let (_, health) = get(&health_url).await;
+    // A queued batch may still fail after the first success: wait for the
+    // page to recover.
+    let health = eventually("/healthz to recover", Duration::from_secs(30), || {
+        let url = health_url.clone();
+        async move {
+            let (status, body) = get(&url).await;
+            (status == 200).then_some(body)
+        }
+    })
+    .await;
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["status"], "ok");
     assert!(
         health["traces"]["last_successful_export_unix_seconds"].is_number(),
         "{health}"

@@ -1,6 +1,6 @@
 //! Invalid configuration fails at start, naming the setting and the fix.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use tta_obs_init::{InitError, ObservabilityConfig, initialize_observability};
 
@@ -399,4 +399,150 @@ fn pushgateway_settings_are_checked() {
         (setting, value.as_str()),
         ("TTA_PUSHGATEWAY_URL", "ftp://gw")
     );
+}
+
+#[test]
+fn settings_that_would_do_nothing_or_the_wrong_thing_are_refused_or_warned_about() {
+    let env = |pairs: &[(&str, &str)]| ObservabilityConfig::from_vars(vars(pairs), Some("svc"));
+    let endpoint = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+
+    // An absurd or zero exporter timeout, from the environment or in code.
+    for raw in ["99999999", "0", "60001"] {
+        let (setting, value, message) =
+            invalid(env(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", raw)]).unwrap_err());
+        assert_eq!(setting, "OTEL_EXPORTER_OTLP_TIMEOUT", "{message}");
+        assert!(message.contains("60"), "{message}");
+        let _ = value;
+    }
+    assert_eq!(
+        env(&[endpoint, ("OTEL_EXPORTER_OTLP_TIMEOUT", "60000")])
+            .unwrap()
+            .otlp()
+            .unwrap()
+            .timeout(),
+        Duration::from_secs(60)
+    );
+    let (setting, _, _) = invalid(
+        ObservabilityConfig::builder("svc")
+            .otlp_timeout(Duration::from_secs(3600))
+            .otlp_http("http://collector:4318/v1/traces", &[])
+            .unwrap()
+            .build()
+            .unwrap_err(),
+    );
+    assert_eq!(setting, "otlp_timeout");
+
+    // The timeout works in either call order.
+    for config in [
+        ObservabilityConfig::builder("svc")
+            .otlp_timeout(Duration::from_millis(1500))
+            .otlp_grpc("http://collector:4317", &[])
+            .unwrap(),
+        ObservabilityConfig::builder("svc")
+            .otlp_grpc("http://collector:4317", &[])
+            .unwrap()
+            .otlp_timeout(Duration::from_millis(1500)),
+    ] {
+        let config = config.build().unwrap();
+        assert_eq!(
+            config.otlp().unwrap().timeout(),
+            Duration::from_millis(1500)
+        );
+    }
+
+    // gRPC: TLS is not built in, binary metadata is not supported, a path
+    // or query has no meaning; each refused naming the setting called.
+    let grpc = |url: &str, headers: &[(&str, &str)]| {
+        invalid(
+            ObservabilityConfig::builder("svc")
+                .otlp_grpc(url, headers)
+                .unwrap_err(),
+        )
+    };
+    let (setting, _, message) = grpc("https://collector:4317", &[]);
+    assert_eq!(setting, "otlp_grpc");
+    assert!(message.contains("http/protobuf"), "{message}");
+    let (setting, value, message) = grpc("http://collector:4317", &[("x-token-bin", "AAEC")]);
+    assert_eq!(setting, "otlp_grpc");
+    assert!(
+        message.contains("-bin") && !value.contains("AAEC"),
+        "{message}"
+    );
+    let (_, _, message) = grpc("http://collector:4317/v1/traces?x=1", &[]);
+    assert!(message.contains("without a path or query"), "{message}");
+    let grpc_env = [("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")];
+    let (setting, _, _) = invalid(
+        env(&[
+            grpc_env[0],
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4317"),
+        ])
+        .unwrap_err(),
+    );
+    assert_eq!(setting, "OTEL_EXPORTER_OTLP_ENDPOINT");
+    let (setting, _, _) = invalid(
+        env(&[
+            grpc_env[0],
+            endpoint,
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-token-bin=AAEC"),
+        ])
+        .unwrap_err(),
+    );
+    assert_eq!(setting, "OTEL_EXPORTER_OTLP_HEADERS");
+
+    // A base endpoint with a query string: `/v1/traces` goes on the path,
+    // the query stays (the spec appends to the path).
+    let with_query = env(&[(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://collector:4318/base?tenant=acme",
+    )])
+    .unwrap();
+    assert_eq!(
+        with_query.otlp().unwrap().endpoint(),
+        "http://collector:4318/base/v1/traces?tenant=acme"
+    );
+
+    // Credentials in the URL are refused, not dropped, and not echoed.
+    let (setting, value, message) = invalid(
+        env(&[(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "http://alice:pa55word@collector:4318",
+        )])
+        .unwrap_err(),
+    );
+    assert_eq!(setting, "OTEL_EXPORTER_OTLP_ENDPOINT");
+    assert!(message.contains("OTEL_EXPORTER_OTLP_HEADERS"), "{message}");
+    assert!(
+        !value.contains("pa55word") && !value.contains("alice"),
+        "{value}"
+    );
+
+    // Settings without the endpoint they need: a warning naming each.
+    let config = env(&[
+        ("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20abc"),
+        ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "5000"),
+        ("TTA_PUSHGATEWAY_JOB", "nightly"),
+    ])
+    .unwrap();
+    let warnings = config.warnings().join("\n");
+    for variable in [
+        "OTEL_EXPORTER_OTLP_HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "TTA_PUSHGATEWAY_JOB",
+    ] {
+        assert!(warnings.contains(variable), "{variable} in {warnings}");
+    }
+    assert!(!warnings.contains("abc"), "{warnings}");
+    let builder_only = ObservabilityConfig::builder("svc")
+        .otlp_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    assert!(builder_only.warnings()[0].contains("otlp_timeout"));
+
+    // `off` in any case disables the endpoint.
+    for off in ["off", "OFF", " Off "] {
+        assert_eq!(
+            env(&[("TTA_METRICS_ADDR", off)]).unwrap().metrics_addr(),
+            None
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! missing fail the test with the command that installs them.
 #![forbid(unsafe_code)]
 
+pub mod collector;
 pub mod exposition;
 pub mod generated;
 pub mod otlp;

@@ -223,8 +223,10 @@ pub fn quote_workflow() -> Result<BoxPrimitive<u64, u64>, ConfigError> {
 
     let discount = when(
         |_, total: &u64| *total > 2000,
-        lambda(|total: u64| async move { total.checked_mul(9).map(|t| t / 10).ok_or_else(too_large) })
-            .named("apply_discount"),
+        lambda(
+            |total: u64| async move { total.checked_mul(9).map(|t| t / 10).ok_or_else(too_large) },
+        )
+        .named("apply_discount"),
     )
     .named("discount");
 

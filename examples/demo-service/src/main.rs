@@ -149,13 +149,17 @@ async fn run(args: Args) -> Result<(), String> {
         },
         None => format!("{} received", shutdown_signal().await.name()),
     };
-    eprintln!("tta demo: {why}: stopping (in-flight requests get {DRAIN_DEADLINE:?}, telemetry {FLUSH_DEADLINE:?})");
+    eprintln!(
+        "tta demo: {why}: stopping (in-flight requests get {DRAIN_DEADLINE:?}, telemetry {FLUSH_DEADLINE:?})"
+    );
     let _ = stop.send(true);
     if let Some(load) = load {
         let _ = load.await;
     }
     if tokio::time::timeout(DRAIN_DEADLINE, server).await.is_err() {
-        eprintln!("tta demo: in-flight requests did not finish in {DRAIN_DEADLINE:?}; stopping anyway");
+        eprintln!(
+            "tta demo: in-flight requests did not finish in {DRAIN_DEADLINE:?}; stopping anyway"
+        );
     }
     let report = guard.shutdown(FLUSH_DEADLINE).await;
     eprintln!(

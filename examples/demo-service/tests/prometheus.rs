@@ -24,10 +24,25 @@ async fn prometheus_finds_every_metric_the_demo_exercises() {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let api = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app(quote_workflow().unwrap(), tta_demo::DEFAULT_MAX_CONCURRENCY as usize)).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app(
+                quote_workflow().unwrap(),
+                tta_demo::DEFAULT_MAX_CONCURRENCY as usize,
+            ),
+        )
+        .await
+    });
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stats = Arc::new(LoadStats::default());
-    let load = tokio::spawn(generate_load(api, 100, tta_demo::DEFAULT_MAX_IN_FLIGHT as usize, stats.clone(), stopped));
+    let load = tokio::spawn(generate_load(
+        api,
+        100,
+        tta_demo::DEFAULT_MAX_IN_FLIGHT as usize,
+        stats.clone(),
+        stopped,
+    ));
     eventually("300 answered requests", Duration::from_secs(60), || async {
         (stats.ok.load(Ordering::Relaxed) >= 300).then_some(())
     })

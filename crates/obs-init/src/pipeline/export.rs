@@ -213,13 +213,25 @@ mod tests {
     #[test]
     fn only_throttling_and_brief_unavailability_are_retried() {
         for (message, expected) in [
-            ("HTTP export failed with status code: 429", Some("throttled")),
-            ("HTTP export failed with status code: 503", Some("unavailable")),
+            (
+                "HTTP export failed with status code: 429",
+                Some("throttled"),
+            ),
+            (
+                "HTTP export failed with status code: 503",
+                Some("unavailable"),
+            ),
             ("HTTP export failed with status code: 500", None),
             ("HTTP export failed with status code: 400", None),
             ("HTTP export failed: network error", None),
-            ("status: ResourceExhausted, message: slow down", Some("throttled")),
-            ("status: Unavailable, message: connection refused", Some("unavailable")),
+            (
+                "status: ResourceExhausted, message: slow down",
+                Some("throttled"),
+            ),
+            (
+                "status: Unavailable, message: connection refused",
+                Some("unavailable"),
+            ),
         ] {
             assert_eq!(retry_reason(message), expected, "{message}");
         }

@@ -171,7 +171,11 @@ impl QueueProcessor {
 
     /// Sends a control request and waits at most `timeout` for its
     /// acknowledgement.
-    fn request(&self, make: impl FnOnce(Sender<()>) -> Control, timeout: Duration) -> OTelSdkResult {
+    fn request(
+        &self,
+        make: impl FnOnce(Sender<()>) -> Control,
+        timeout: Duration,
+    ) -> OTelSdkResult {
         let (ack, acked) = bounded(1);
         self.control
             .send(make(ack))

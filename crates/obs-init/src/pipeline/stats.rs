@@ -312,7 +312,11 @@ mod tests {
         stats.export_started();
         stats.export_succeeded(4);
         assert_eq!(stats.status(), Status::Ok);
-        stats.export_failed(reason::EXPORT_FAILED, 2, "HTTP export failed with status code: 500");
+        stats.export_failed(
+            reason::EXPORT_FAILED,
+            2,
+            "HTTP export failed with status code: 500",
+        );
         assert!(matches!(stats.status(), Status::Failing(r) if r.contains("500")));
         assert_eq!(stats.pending(), 4);
         assert_eq!(stats.abandon(), 4);
