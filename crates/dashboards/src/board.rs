@@ -46,6 +46,18 @@ impl Var {
         }
     }
 
+    /// The variables this one's query refers to: a dashboard that has this
+    /// variable needs them too, or Grafana leaves `$job` as literal text
+    /// and the list comes back empty.
+    pub const fn depends_on(self) -> &'static [Var] {
+        match self {
+            Self::Datasource | Self::Job | Self::Provider => &[],
+            Self::Workflow => &[Self::Job],
+            Self::Primitive => &[Self::Job, Self::Workflow],
+            Self::Model => &[Self::Job, Self::Provider],
+        }
+    }
+
     fn variable(self) -> Variable {
         let (label, query) = match self {
             Self::Datasource => {
@@ -232,14 +244,19 @@ pub struct Board {
 }
 
 impl Board {
-    /// A dashboard with the `tta` tag, links to the others, and `vars`.
+    /// A dashboard with the `tta` tag, links to the others, and `vars`
+    /// (with the variables they depend on, each placed before its first
+    /// user, so every variable a query refers to is defined).
     pub fn new(uid: &str, title: &str, description: &str, vars: &[Var]) -> Self {
-        let mut list = vec![Var::Datasource.variable()];
-        list.extend(
-            vars.iter()
-                .filter(|v| **v != Var::Datasource)
-                .map(|v| v.variable()),
-        );
+        let mut ordered: Vec<Var> = vec![Var::Datasource];
+        for var in vars {
+            for needed in var.depends_on().iter().chain(std::iter::once(var)) {
+                if !ordered.contains(needed) {
+                    ordered.push(*needed);
+                }
+            }
+        }
+        let list = ordered.into_iter().map(Var::variable).collect();
         Self {
             dashboard: Dashboard {
                 uid: uid.into(),

@@ -382,3 +382,101 @@ fn bad_settings_name_the_field() {
     let err = AlertConfig::from_toml_str(&format!("{twice}{twice}")).unwrap_err();
     assert!(err.to_string().contains("slo[1].workflow"), "{err}");
 }
+
+/// The variable names `text` refers to, the ways Grafana interpolates them:
+/// `$name`, `${name}`, `${name:format}` and `[[name]]`.
+fn variable_references(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let name_at = |start: usize| -> String {
+        text[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' {
+            let braced = bytes.get(i + 1) == Some(&b'{');
+            let name = name_at(i + 1 + usize::from(braced));
+            if !name.is_empty() {
+                out.push(name);
+            }
+        } else if bytes[i..].starts_with(b"[[") {
+            let name = name_at(i + 2);
+            if !name.is_empty() {
+                out.push(name);
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Every string in a JSON value, with its path.
+fn strings<'a>(value: &'a serde_json::Value, path: String, out: &mut Vec<(String, &'a str)>) {
+    match value {
+        serde_json::Value::String(s) => out.push((path, s)),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                strings(item, format!("{path}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                strings(v, format!("{path}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Grafana's own variables, always defined.
+fn built_in(name: &str) -> bool {
+    name.starts_with("__")
+}
+
+#[test]
+fn every_variable_a_dashboard_refers_to_is_defined_in_that_dashboard() {
+    // Grafana leaves an undefined variable as literal text: `$job` in a
+    // query of a dashboard without a `job` variable matches nothing, and
+    // the panel (or the variable list that uses it) is empty.
+    let generated = generate(&config());
+    let mut checked = 0;
+    for (path, content) in generated.files() {
+        if !path.ends_with(".json") {
+            continue;
+        }
+        let dashboard: serde_json::Value = serde_json::from_str(content).unwrap();
+        let defined: BTreeSet<String> = dashboard["templating"]["list"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v["name"].as_str().map(str::to_owned))
+            .collect();
+        let mut texts = Vec::new();
+        strings(&dashboard, String::new(), &mut texts);
+        for (at, text) in texts {
+            for name in variable_references(text) {
+                checked += 1;
+                assert!(
+                    built_in(&name) || defined.contains(&name),
+                    "{path}{at} refers to ${name}, which the dashboard does not define (it defines {defined:?}): {text}"
+                );
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} references found");
+}
+
+#[test]
+fn an_undefined_variable_reference_is_caught() {
+    // The check above is only as good as its parser: it finds each form.
+    assert_eq!(
+        variable_references(
+            "rate(x{job=~\"$job\", a=\"${workflow:regex}\", b=\"[[model]]\"}[$__rate_interval])"
+        ),
+        ["job", "workflow", "model", "__rate_interval"]
+    );
+    assert!(variable_references("{{exporter}} 5$ off").is_empty());
+}

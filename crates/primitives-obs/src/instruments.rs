@@ -7,7 +7,10 @@ use std::{
 
 use hashbrown::{Equivalent, HashMap};
 use metrics::{Counter, Gauge, Histogram};
-use tta_primitives_core::observe::{EvictionReason, NodeOutcome, PrimitiveType, RetryOutcome};
+use tta_primitives_core::{
+    circuit_breaker::BreakerState,
+    observe::{EvictionReason, NodeOutcome, PrimitiveType, RetryOutcome},
+};
 
 use crate::{
     catalogue as c,
@@ -275,7 +278,18 @@ impl Instruments {
         let zero = |series: &CounterSeries, values: &[&str]| series.increment(values, 0);
         match key.primitive_type {
             PrimitiveType::Timeout => zero(&self.timeouts, &[p]),
-            PrimitiveType::CircuitBreaker => zero(&self.breaker_rejected, &[p]),
+            PrimitiveType::CircuitBreaker => {
+                zero(&self.breaker_rejected, &[p]);
+                // The transitions the breaker's state machine can make.
+                for (from, to) in [
+                    (BreakerState::Closed, BreakerState::Open),
+                    (BreakerState::Open, BreakerState::HalfOpen),
+                    (BreakerState::HalfOpen, BreakerState::Closed),
+                    (BreakerState::HalfOpen, BreakerState::Open),
+                ] {
+                    zero(&self.breaker_transitions, &[p, from.as_str(), to.as_str()]);
+                }
+            }
             PrimitiveType::Retry => {
                 for result in RetryOutcome::ALL {
                     zero(&self.retry_calls, &[p, result.as_str()]);

@@ -426,3 +426,43 @@ async fn event_counters_start_at_zero_before_their_first_event() {
         None
     );
 }
+
+#[tokio::test]
+async fn a_healthy_breaker_shows_its_transitions_at_zero() {
+    // No failure, no transition: the resilience dashboard's transitions
+    // panel must still show 0 for every transition the breaker can make.
+    let handle = prometheus();
+    let wf = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
+        .named("healthy_dependency")
+        .circuit_breaker(BreakerConfig::builder().build().unwrap())
+        .named("healthy_breaker")
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    wf.oneshot(Request::new(WorkflowContext::new("breaker_zero_wf"), 1))
+        .await
+        .unwrap();
+    let samples = parse_exposition(&handle.render());
+    for (from, to) in [
+        ("closed", "open"),
+        ("open", "half_open"),
+        ("half_open", "closed"),
+        ("half_open", "open"),
+    ] {
+        assert_eq!(
+            value(
+                &samples,
+                "tta_circuit_breaker_transitions_total",
+                &[("primitive", "healthy_breaker"), ("from", from), ("to", to)]
+            ),
+            Some(0.0),
+            "{from} -> {to}"
+        );
+    }
+    assert_eq!(
+        value(
+            &samples,
+            "tta_circuit_breaker_rejected_total",
+            &[("primitive", "healthy_breaker")]
+        ),
+        Some(0.0)
+    );
+}
