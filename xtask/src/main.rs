@@ -2,6 +2,7 @@
 #![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
 mod setup;
+mod specs;
 mod stack;
 
 use std::{
@@ -30,6 +31,14 @@ enum Cmd {
     Ci,
     /// Install what the tests need when it is missing, and nothing else.
     Setup,
+    /// Fetch the upstream specs the contract tests validate against into
+    /// the cache, when no folder holds them (part of `setup`; `--force`
+    /// fetches even then).
+    FetchSpecs {
+        /// Fetch even when `$TTA_SPECS_DIR` or `../shared/specs` has them.
+        #[arg(long)]
+        force: bool,
+    },
     /// Run the demo service with its telemetry (arguments after `--` go to
     /// it, e.g. `cargo xtask demo -- --rate 50`).
     Demo {
@@ -207,6 +216,7 @@ fn main() -> ExitCode {
             run(CI_STEPS, &env)
         }),
         Cmd::Setup => setup::test_tools().map(|_| ()),
+        Cmd::FetchSpecs { force } => specs::ensure(force),
         Cmd::Demo { args } => run_package("tta-demo", &args),
         Cmd::Dashboards { args } => run_package("tta-dashboards", &args),
         Cmd::StackUp(options) => stack::up(&options),

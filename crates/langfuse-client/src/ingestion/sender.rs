@@ -71,6 +71,23 @@ impl Sender {
                 )
             })?;
         authorization.set_sensitive(true);
+        // The pipeline dashboard's series exist at 0 from the start.
+        for reason in ["http_5xx", "http_429", "http_4xx", "timeout", "network"] {
+            metrics::counter!(
+                tta_primitives_obs::catalogue::EXPORT_ERRORS.name,
+                "exporter" => EXPORTER,
+                "reason" => reason
+            )
+            .increment(0);
+        }
+        for reason in ["throttled", "unavailable"] {
+            metrics::counter!(
+                tta_primitives_obs::catalogue::EXPORT_RETRIES.name,
+                "exporter" => EXPORTER,
+                "reason" => reason
+            )
+            .increment(0);
+        }
         Ok(Self {
             http,
             url: config.ingestion_url(),
