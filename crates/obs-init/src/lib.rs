@@ -55,3 +55,8 @@ pub use traces::TracesExporter;
 
 /// The instrumentation scope of the spans the `tracing` bridge makes.
 pub(crate) const INSTRUMENTATION_SCOPE: &str = "tta-obs-init";
+
+/// The crate README's examples, compiled as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
