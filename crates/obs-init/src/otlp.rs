@@ -134,12 +134,11 @@ fn validate_url(setting: &'static str, url: &str, protocol: OtlpProtocol) -> Res
     let uri: http::Uri = url.trim().parse().map_err(|_| {
         invalid("use an http:// or https:// URL with a host, e.g. http://127.0.0.1:4318")
     })?;
-    let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
+    if uri.host().is_none_or(str::is_empty) {
         return Err(invalid(
             "use an http:// or https:// URL with a host, e.g. http://127.0.0.1:4318",
         ));
-    };
-    let _ = host;
+    }
     if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(invalid(
             "do not put credentials in the URL: send them as a header, e.g. OTEL_EXPORTER_OTLP_HEADERS=authorization=Basic%20<base64 of user:password>",
@@ -160,7 +159,7 @@ fn validate_url(setting: &'static str, url: &str, protocol: OtlpProtocol) -> Res
         }
     }
     if protocol == OtlpProtocol::Grpc
-        && (uri.query().is_some() || uri.path().trim_end_matches('/') != "")
+        && (uri.query().is_some() || !uri.path().trim_end_matches('/').is_empty())
     {
         return Err(invalid(
             "an OTLP/gRPC endpoint is the collector's base URL, without a path or query, e.g. http://127.0.0.1:4317",

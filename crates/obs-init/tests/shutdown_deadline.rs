@@ -9,6 +9,8 @@
 //! set; the parent checks what each child printed and how long it took to
 //! exit. Runs without libtest (`harness = false`) for that reason.
 
+#![allow(clippy::print_stdout)] // the summary line and the child's report go to stdout
+
 use std::{
     io::{BufRead, BufReader},
     process::{Command, Stdio},

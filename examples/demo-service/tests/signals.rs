@@ -46,7 +46,7 @@ impl Demo {
         Self { child, stderr }
     }
 
-    fn demo(args: &[&str], env: &[(&str, String)]) -> Self {
+    fn binary(args: &[&str], env: &[(&str, String)]) -> Self {
         Self::start(DEMO, args, env)
     }
 
@@ -167,7 +167,7 @@ fn sigterm_delivers_the_queued_spans(demo: &mut Demo, collector: &Collector, pid
 #[test]
 fn sigterm_stops_the_demo_with_its_spans_delivered() {
     let collector = Collector::start(Behaviour::Accept);
-    let mut demo = Demo::demo(
+    let mut demo = Demo::binary(
         &["--listen", "127.0.0.1:0", "--rate", "100"],
         &otlp_env(&collector),
     );
@@ -219,7 +219,7 @@ fn a_second_signal_during_shutdown_exits_at_once() {
     let collector = Collector::start(Behaviour::BlackHole);
     let mut env = otlp_env(&collector);
     env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "60000".to_owned()));
-    let mut demo = Demo::demo(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
+    let mut demo = Demo::binary(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
     demo.wait_for("tta demo: API", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     let pid = demo.child.id();
@@ -242,7 +242,7 @@ fn without_a_second_signal_a_stuck_collector_still_lets_the_demo_stop_in_time() 
     let collector = Collector::start(Behaviour::BlackHole);
     let mut env = otlp_env(&collector);
     env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "60000".to_owned()));
-    let mut demo = Demo::demo(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
+    let mut demo = Demo::binary(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
     demo.wait_for("tta demo: API", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     let signalled = Instant::now();
@@ -264,7 +264,7 @@ fn without_a_second_signal_a_stuck_collector_still_lets_the_demo_stop_in_time() 
 #[test]
 fn an_overload_is_shed_while_metrics_and_health_keep_answering() {
     let collector = Collector::start(Behaviour::Accept);
-    let mut demo = Demo::demo(
+    let mut demo = Demo::binary(
         &["--listen", "127.0.0.1:0", "--rate", "2000"],
         &otlp_env(&collector),
     );
@@ -315,7 +315,7 @@ fn an_overload_is_shed_while_metrics_and_health_keep_answering() {
 #[test]
 fn bad_input_gets_a_readable_error_naming_the_setting() {
     let run = |args: &[&str], env: &[(&str, String)]| {
-        let mut demo = Demo::demo(args, env);
+        let mut demo = Demo::binary(args, env);
         let status = demo.exit(Duration::from_secs(20));
         (status, demo.text())
     };
