@@ -46,6 +46,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Run the console standalone: a local OTLP endpoint (gRPC 127.0.0.1:4317,
+    /// HTTP 127.0.0.1:4318) with its UI on http://127.0.0.1:4320/ (arguments
+    /// after `--` go to it, e.g. `cargo xtask console -- --in-memory`).
+    Console {
+        /// Arguments for the console (`--ui`, `--otlp-http`, `--otlp-grpc`,
+        /// `--state-dir`, `--in-memory`, `--max-spans`, `--token`, ...).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Regenerate the Grafana dashboards, Prometheus rules, promtool tests,
     /// provisioning and runbooks from the metric catalogue and
     /// deploy/slo.toml (`--check` only reports stale files).
@@ -218,6 +227,7 @@ fn main() -> ExitCode {
         Cmd::Setup => setup::test_tools().map(|_| ()),
         Cmd::FetchSpecs { force } => specs::ensure(force),
         Cmd::Demo { args } => run_package("tta-demo", &args),
+        Cmd::Console { args } => run_package("tta-console", &args),
         Cmd::Dashboards { args } => run_package("tta-dashboards", &args),
         Cmd::StackUp(options) => stack::up(&options),
         Cmd::StackDown(options) => stack::down(&options),

@@ -78,6 +78,9 @@ pub(crate) fn test_tools() -> Result<Vec<(&'static str, String)>, String> {
             "prometheus-alertmanager",
         ),
         ("/usr/bin/amtool", "prometheus-alertmanager"),
+        // Headless Chromium and its WebDriver: the console's browser tests.
+        ("/usr/bin/chromium", "chromium"),
+        ("/usr/bin/chromedriver", "chromium-driver"),
         // `unshare` and `ip`: the trace backend's tests run in a private network namespace.
         ("/usr/bin/unshare", "util-linux"),
         ("/usr/sbin/ip", "iproute2"),

@@ -44,6 +44,19 @@ struct Args {
     /// finds them all busy is skipped and counted.
     #[arg(long, default_value_t = tta_demo::DEFAULT_MAX_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_in_flight: u32,
+    /// Do not start the built-in console (or TTA_DEMO_NO_CONSOLE=true).
+    #[arg(long, env = "TTA_DEMO_NO_CONSOLE")]
+    no_console: bool,
+    /// Where the built-in console's UI listens.
+    #[arg(long, default_value = tta_console::DEFAULT_UI_ADDR)]
+    console_ui: SocketAddr,
+    /// The console's state directory (default: the user's state
+    /// directory, `~/.local/state/tta/console`).
+    #[arg(long)]
+    console_state: Option<std::path::PathBuf>,
+    /// Keep the console's traces in memory only.
+    #[arg(long)]
+    console_in_memory: bool,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +85,40 @@ async fn run(args: Args) -> Result<(), String> {
     // Before the recorder starts, so /metrics knows the LLM histograms' buckets.
     tta_langfuse::register_metrics().map_err(|e| e.to_string())?;
     let mut config = ObservabilityConfig::from_env(Some("tta-demo")).map_err(|e| e.to_string())?;
+    // The console, in-process: spans reach it through a span destination
+    // (its own bounded queue), with no network hop and no OTLP port taken.
+    let console = if args.no_console {
+        None
+    } else {
+        let store = tta_console::store::StoreConfig {
+            path: (!args.console_in_memory).then(|| {
+                args.console_state
+                    .clone()
+                    .unwrap_or_else(tta_console::default_state_dir)
+                    .join("store.redb")
+            }),
+            ..tta_console::store::StoreConfig::default()
+        };
+        let console = tta_console::Console::start(tta_console::ConsoleConfig {
+            ui_addr: args.console_ui,
+            otlp_http_addr: None,
+            otlp_grpc_addr: None,
+            store,
+            ..tta_console::ConsoleConfig::default()
+        })
+        .await
+        .map_err(|e| format!("{e} (--console-ui; --no-console runs without it)"))?;
+        eprintln!(
+            "tta demo: console {} : open it to see each request as a workflow (retries, breakers, sagas, LLM calls)",
+            console.ui_url()
+        );
+        config = config.with_span_destination(SpanDestination::new(
+            "console",
+            console.span_exporter(),
+            SpanSelection::All,
+        ));
+        Some(console)
+    };
     let langfuse = match LangfuseConfig::from_env_if_set().map_err(|e| e.to_string())? {
         Some(langfuse) => {
             config = config.with_span_destination(SpanDestination::new(
@@ -162,6 +209,9 @@ async fn run(args: Args) -> Result<(), String> {
         );
     }
     let report = guard.shutdown(FLUSH_DEADLINE).await;
+    if let Some(console) = console {
+        console.shutdown(Duration::from_secs(1)).await;
+    }
     eprintln!(
         "tta demo: stopped; {} requests answered, {} failed, {} shed by the API, {} not sent (generator at its in-flight limit); telemetry {report}",
         stats.ok.load(Ordering::Relaxed),

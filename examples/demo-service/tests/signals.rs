@@ -29,6 +29,7 @@ impl Demo {
             .env_remove("LANGFUSE_PUBLIC_KEY")
             .env_remove("LANGFUSE_SECRET_KEY")
             .env("TTA_METRICS_ADDR", "127.0.0.1:0")
+            .env("TTA_DEMO_NO_CONSOLE", "true")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -364,7 +365,15 @@ fn bad_input_gets_a_readable_error_naming_the_setting() {
 fn a_planted_secret_shows_in_none_of_the_demos_output() {
     const SECRET: &str = "pl4nted-demo-S3CRET";
     let mut demo = Command::new(DEMO)
-        .args(["--listen", "127.0.0.1:0", "--rate", "20", "--duration", "2"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--rate",
+            "20",
+            "--duration",
+            "2",
+            "--no-console",
+        ])
         .env("TTA_METRICS_ADDR", "127.0.0.1:0")
         .env(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -403,5 +412,62 @@ fn a_planted_secret_shows_in_none_of_the_demos_output() {
     assert!(
         !text.contains(SECRET) && !text.contains("pl4nted"),
         "{text}"
+    );
+}
+
+#[test]
+fn the_demos_console_shows_its_traces_in_process() {
+    let mut demo = Demo::start(
+        DEMO,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--rate",
+            "50",
+            "--console-ui",
+            "127.0.0.1:0",
+            "--console-in-memory",
+        ],
+        &[
+            ("TTA_DEMO_NO_CONSOLE", "false".to_owned()),
+            ("OTEL_TRACES_EXPORTER", "none".to_owned()),
+        ],
+    );
+    let first = demo.wait_for("tta demo: console http://", Duration::from_secs(30));
+    assert!(
+        demo.text()
+            .lines()
+            .next()
+            .unwrap()
+            .contains("console http://"),
+        "the console's URL comes first: {}",
+        demo.text()
+    );
+    let ui = first
+        .split("console http://")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '/']).next())
+        .unwrap()
+        .to_owned();
+    let runtime = tta_test_support::runtime();
+    let traces = runtime.block_on(tta_test_support::eventually(
+        "the demo's traces in its console",
+        Duration::from_secs(30),
+        || {
+            let url = format!("http://{ui}/api/traces?workflow=quote");
+            async move {
+                let (status, body) = tta_test_support::get(&url).await;
+                let page: serde_json::Value = serde_json::from_str(&body).ok()?;
+                let n = page["traces"].as_array()?.len();
+                (status == 200 && n >= 5).then_some(n)
+            }
+        },
+    ));
+    assert!(traces >= 5);
+    signal(demo.child.id(), "TERM");
+    assert!(
+        demo.exit(Duration::from_secs(20)).success(),
+        "{}",
+        demo.text()
     );
 }
