@@ -36,24 +36,37 @@ function attr(span, key) { const a = span.attributes.find((kv) => kv[0] === key)
 function str(v) { return v === undefined || v === null ? "" : typeof v === "string" ? v : JSON.stringify(v); }
 
 function setNav(name) {
-  for (const id of ["traces", "llm", "stats"]) document.getElementById("nav-" + id).classList.toggle("active", id === name);
+  for (const id of ["traces", "overview", "llm", "stats"]) document.getElementById("nav-" + id).classList.toggle("active", id === name);
 }
 function stopLive() { if (timer) clearInterval(timer); timer = null; document.getElementById("live").classList.add("paused"); }
 function startLive(fn) { stopLive(); timer = setInterval(fn, 2000); document.getElementById("live").classList.remove("paused"); }
 
 // ---------- Trace list ----------
-const filters = { service: "", workflow: "", status: "", min_duration_ms: "", attr: "", q: "" };
+const filters = { service: "", workflow: "", status: "", min_duration_ms: "", attr: "", q: "", primitive: "", span_min_ms: "", span_max_ms: "", from_ns: "", to_ns: "" };
+// The trace list's time range: "" (any time) or seconds back from now.
+let windowSeconds = "";
 let pageSize = 50;
 
 function traceQuery() {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v !== "") p.set(k, v);
+  if (windowSeconds !== "" && filters.from_ns === "") p.set("from_ns", String((Date.now() - Number(windowSeconds) * 1000) * 1e6));
   p.set("limit", String(pageSize));
   return "/api/traces?" + p.toString();
 }
 
+// Filters given in the hash (`#/traces?workflow=quote&primitive=tax_retry`),
+// as the overview's links set them.
+function filtersFromHash() {
+  const query = location.hash.split("?")[1];
+  if (!query) return;
+  for (const k of Object.keys(filters)) filters[k] = "";
+  for (const [k, v] of new URLSearchParams(query)) if (k in filters) filters[k] = v;
+}
+
 async function showTraces() {
   setNav("traces");
+  filtersFromHash();
   const facets = await api("/api/facets");
   const select = (name, values) => {
     const s = el("select", { id: "filter-" + name, onchange: () => { filters[name] = s.value; refresh(); } },
@@ -69,6 +82,13 @@ async function showTraces() {
   const status = el("select", { id: "filter-status", onchange: () => { filters.status = status.value; refresh(); } },
     el("option", { value: "", text: "any status" }), el("option", { value: "ok", text: "ok" }), el("option", { value: "error", text: "error" }));
   status.value = filters.status;
+  const range = el("select", { id: "filter-window", onchange: () => { windowSeconds = range.value; refresh(); } },
+    ...[["", "any time"], ["300", "last 5 min"], ["900", "last 15 min"], ["3600", "last hour"], ["21600", "last 6 hours"]].map(([v, t]) => el("option", { value: v, text: t })));
+  range.value = windowSeconds;
+  const narrowed = ["primitive", "span_min_ms", "span_max_ms", "from_ns", "to_ns"].filter((k) => filters[k] !== "");
+  const active = narrowed.length ? el("span", { id: "active-filters" },
+    ...narrowed.map((k) => chip(k + " " + (k.endsWith("_ns") ? when(Number(filters[k])) : filters[k]), "type")),
+    el("button", { text: "clear", onclick: () => { for (const k of narrowed) filters[k] = ""; location.hash = "#/traces"; } })) : null;
   const compare = el("button", { id: "compare", text: "Compare selected", onclick: () => {
     const picked = [...document.querySelectorAll("input.pick:checked")].map((c) => c.value);
     if (picked.length === 2) location.hash = "#/compare/" + picked[0] + "/" + picked[1];
@@ -77,7 +97,7 @@ async function showTraces() {
   const more = el("button", { id: "more", text: "Load more", onclick: () => { pageSize += 50; refresh(); } });
   view.replaceChildren(
     el("div", { class: "filters" }, select("service", facets.services), select("workflow", facets.workflows), status,
-      input("min_duration_ms", "min duration ms"), input("attr", "attribute key=value"), input("q", "search text"), compare),
+      input("min_duration_ms", "min duration ms"), input("attr", "attribute key=value"), input("q", "search text"), range, active, compare),
     el("table", {}, el("thead", {}, el("tr", {}, ...["", "root", "service", "workflow", "start", "duration", "spans", "status", "LLM tokens", "cost"].map((h) => el("th", { text: h })))), body),
     more);
   async function refresh() {
@@ -238,16 +258,28 @@ async function showTrace(traceId) {
     row.dataset.ancestors = parentRow ? parentRow.dataset.ancestors + " " + parentRow.dataset.span : "";
     fragment.append(row);
     all.push(row);
-    const childSpans = node.children.map((c) => c.span);
-    for (const child of node.children) add(child, depth + 1, row, childSpans);
+    return row;
   }
   const roots = tree(spans);
-  for (const root of roots) add(root, 0, null, null);
-  rows.append(fragment);
   const partial = roots.filter((r) => r.span.parent_span_id).length;
   view.replaceChildren(
     el("h2", {}, el("span", { text: "Trace " + traceId }), el("span", { class: "muted", text: " · " + spans.length + " spans · " + ms(total) }), partial ? chip("partial: " + partial + " span(s) whose parent never arrived", "warn") : null),
     el("div", { class: "split" }, rows, detail));
+  // Depth first, in slices of 200 rows with a pause between them, so a
+  // large trace never blocks the page for long.
+  const stack = roots.slice().reverse().map((n) => [n, 0, null, null]);
+  let made = 0;
+  while (stack.length) {
+    const [node, depth, parentRow, siblings] = stack.pop();
+    const row = add(node, depth, parentRow, siblings);
+    const childSpans = node.children.map((c) => c.span);
+    for (let i = node.children.length - 1; i >= 0; i--) stack.push([node.children[i], depth + 1, row, childSpans]);
+    if (++made % 200 === 0) {
+      rows.append(fragment);
+      await new Promise((resolve) => setTimeout(resolve));
+    }
+  }
+  rows.append(fragment);
 }
 
 // ---------- Compare ----------
@@ -290,6 +322,62 @@ async function showCompare(a, b) {
     el("table", { id: "compare-table" }, el("thead", {}, el("tr", {}, ...["span path", "A", "B", "difference"].map((h) => el("th", { text: h })))), el("tbody", {}, ...rows)));
 }
 
+// ---------- Workflow overview ----------
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+  return node;
+}
+// Bars, each a link: `values` heights, `errors` (optional) drawn over them.
+function bars(values, errors, cls, title, href) {
+  const step = 6, width = step * values.length, height = 28, max = Math.max(1, ...values);
+  const chart = svg("svg", { width, height, class: cls, viewBox: "0 0 " + width + " " + height });
+  values.forEach((v, i) => {
+    const h = Math.max(v ? 1 : 0, Math.round(v / max * height));
+    const link = svg("a", { href: href(i), "data-index": i });
+    // The whole column is the link's target, however short the bar.
+    link.append(svg("rect", { class: "hit", x: i * step, y: 0, width: step, height, fill: "transparent" }));
+    const bar = svg("rect", { x: i * step, y: height - h, width: step - 1, height: h, fill: "#7aa2ff" });
+    const tip = svg("title", {});
+    tip.textContent = title(i, v);
+    link.append(tip, bar);
+    if (errors && errors[i]) {
+      const e = Math.max(1, Math.round(errors[i] / max * height));
+      link.append(svg("rect", { x: i * step, y: height - e, width: step - 1, height: e, fill: "#e5675e" }));
+    }
+    chart.append(link);
+  });
+  return chart;
+}
+
+let overviewWindow = "900";
+async function showOverview() {
+  setNav("overview");
+  const render = async () => {
+    const data = await api("/api/overview?window_s=" + overviewWindow);
+    const traces = (n, extra) => "#/traces?" + new URLSearchParams({ workflow: n.workflow, primitive: n.primitive, ...extra }).toString();
+    const rows = data.nodes.map((n) => el("tr", { class: "overview-row", "data-workflow": n.workflow, "data-primitive": n.primitive, "data-type": n.primitive_type },
+      el("td", { text: n.workflow }),
+      el("td", { class: "primitive" }, el("a", { href: traces(n, {}), text: n.primitive }), chip(n.primitive_type, "type")),
+      el("td", { text: n.rate_per_s.toFixed(2) + "/s" }),
+      el("td", { class: "rate-chart" }, bars(n.series, n.error_series, "series", (i, v) => v + " executions from " + when(data.from_ns + i * data.bucket_ns),
+        (i) => traces(n, { from_ns: String(data.from_ns + i * data.bucket_ns), to_ns: String(data.from_ns + (i + 1) * data.bucket_ns) }))),
+      el("td", {}, el("span", { text: (n.error_ratio * 100).toFixed(1) + "%" }), ...Object.entries(n.error_types).map(([t, c]) => chip(t + " " + c, "err"))),
+      el("td", { text: n.p50_ms.toFixed(1) }), el("td", { text: n.p95_ms.toFixed(1) }), el("td", { text: n.p99_ms.toFixed(1) }),
+      el("td", { class: "latency-chart" }, bars(n.latency.map((b) => b.count), null, "latency", (i, v) => v + " between " + n.latency[i].from_ms + " and " + (n.latency[i].to_ms === null ? "∞" : n.latency[i].to_ms) + " ms",
+        (i) => traces(n, { span_min_ms: String(n.latency[i].from_ms), ...(n.latency[i].to_ms === null ? {} : { span_max_ms: String(n.latency[i].to_ms) }) })))));
+    const windowSelect = el("select", { id: "overview-window", onchange: () => { overviewWindow = windowSelect.value; render(); } },
+      ...[["300", "last 5 min"], ["900", "last 15 min"], ["3600", "last hour"], ["21600", "last 6 hours"], ["86400", "last day"]].map(([v, t]) => el("option", { value: v, text: t })));
+    windowSelect.value = overviewWindow;
+    view.replaceChildren(el("div", { class: "filters" }, el("h2", { text: "Workflows and primitives" }), windowSelect,
+      el("span", { class: "muted", text: "computed from the stored spans; a bar or a latency bucket lists its traces" })),
+      el("table", { id: "overview" }, el("thead", {}, el("tr", {}, ...["workflow", "primitive", "rate", "executions over time", "errors", "p50 ms", "p95 ms", "p99 ms", "latency buckets"].map((h) => el("th", { text: h })))), el("tbody", {}, ...rows)));
+  };
+  await render();
+  startLive(render);
+}
+
 // ---------- LLM view ----------
 async function showLlm() {
   setNav("llm");
@@ -323,10 +411,11 @@ async function showStats() {
 }
 
 function route() {
-  const parts = location.hash.replace(/^#\//, "").split("/");
+  const parts = location.hash.replace(/^#\//, "").split("?")[0].split("/");
   const go = parts[0] === "trace" && parts[1] ? showTrace(parts[1])
     : parts[0] === "compare" && parts[2] ? showCompare(parts[1], parts[2])
     : parts[0] === "llm" ? showLlm()
+    : parts[0] === "overview" ? showOverview()
     : parts[0] === "stats" ? showStats()
     : showTraces();
   go.catch((e) => view.replaceChildren(el("p", { class: "chip err", text: String(e) })));

@@ -65,6 +65,17 @@ pub(crate) async fn llm(State(api): State<Api>, Query(query): Query<LlmQuery>) -
     .into_response()
 }
 
+/// `GET /api/overview?window_s=&workflow=`: rate, error ratio by type and
+/// latency percentiles per workflow and primitive over the window.
+pub(crate) async fn overview(
+    State(api): State<Api>,
+    Query(query): Query<crate::overview::OverviewQuery>,
+) -> Response {
+    let window =
+        std::time::Duration::from_secs(query.window_s.unwrap_or(900).clamp(10, 7 * 24 * 3600));
+    Json(api.store.overview(window, query.workflow.as_deref())).into_response()
+}
+
 /// `GET /api/facets`: the services and workflows in the store.
 pub(crate) async fn facets(State(api): State<Api>) -> Response {
     let (services, workflows) = api.store.facets();

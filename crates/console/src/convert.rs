@@ -68,11 +68,13 @@ pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
     let mut out = Vec::new();
     let mut invalid = 0;
     for resource_spans in &request.resource_spans {
-        let resource = resource_spans
-            .resource
-            .as_ref()
-            .map(|r| attributes(&r.attributes))
-            .unwrap_or_default();
+        let resource = std::sync::Arc::new(
+            resource_spans
+                .resource
+                .as_ref()
+                .map(|r| attributes(&r.attributes))
+                .unwrap_or_default(),
+        );
         let service = resource
             .iter()
             .find(|(k, _)| k == "service.name")
@@ -114,7 +116,7 @@ pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
                     service: service.clone(),
                     scope: scope.clone(),
                     attributes: attributes(&span.attributes),
-                    resource: resource.clone(),
+                    resource: std::sync::Arc::clone(&resource),
                     events: span
                         .events
                         .iter()

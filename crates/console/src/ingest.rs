@@ -201,23 +201,47 @@ fn answer<T: prost::Message + Serialize>(encoding: Encoding, response: &T) -> Re
     }
 }
 
+/// Reads, decodes and hands one OTLP/HTTP request to `handle`, answering
+/// with `response` in the request's encoding.
+async fn receive<T, R>(
+    sink: &Sink,
+    headers: &HeaderMap,
+    body: Body,
+    handle: impl FnOnce(&Sink, &T),
+    response: &R,
+) -> Response
+where
+    T: prost::Message + Default + serde::de::DeserializeOwned,
+    R: prost::Message + Serialize,
+{
+    let bytes = match read(sink, body).await {
+        Ok(bytes) => bytes,
+        Err(response) => return response,
+    };
+    match decode::<T>(sink, headers, &bytes) {
+        Ok((request, encoding)) => {
+            handle(sink, &request);
+            answer(encoding, response)
+        }
+        Err(response) => *response,
+    }
+}
+
 /// `POST /v1/traces`.
 pub(crate) async fn http_traces(
     State(sink): State<Sink>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let bytes = match read(&sink, body).await {
-        Ok(bytes) => bytes,
-        Err(response) => return response,
-    };
-    match decode::<ExportTraceServiceRequest>(&sink, &headers, &bytes) {
-        Ok((request, encoding)) => {
-            sink.traces(&request);
-            answer(encoding, &ExportTraceServiceResponse::default())
-        }
-        Err(response) => *response,
-    }
+    let handle = |sink: &Sink, request: &ExportTraceServiceRequest| sink.traces(request);
+    receive(
+        &sink,
+        &headers,
+        body,
+        handle,
+        &ExportTraceServiceResponse::default(),
+    )
+    .await
 }
 
 /// `POST /v1/logs`.
@@ -226,17 +250,15 @@ pub(crate) async fn http_logs(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let bytes = match read(&sink, body).await {
-        Ok(bytes) => bytes,
-        Err(response) => return response,
-    };
-    match decode::<ExportLogsServiceRequest>(&sink, &headers, &bytes) {
-        Ok((request, encoding)) => {
-            sink.logs(&request);
-            answer(encoding, &ExportLogsServiceResponse::default())
-        }
-        Err(response) => *response,
-    }
+    let handle = |sink: &Sink, request: &ExportLogsServiceRequest| sink.logs(request);
+    receive(
+        &sink,
+        &headers,
+        body,
+        handle,
+        &ExportLogsServiceResponse::default(),
+    )
+    .await
 }
 
 /// The gRPC trace and logs services.

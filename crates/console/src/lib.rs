@@ -7,6 +7,8 @@ mod exporter;
 mod ingest;
 pub mod llm;
 pub mod model;
+pub mod overview;
+mod persist;
 mod server;
 pub mod store;
 mod ui;

@@ -36,8 +36,8 @@ pub struct Span {
     pub scope: String,
     /// The span's attributes.
     pub attributes: Vec<Attribute>,
-    /// The resource's attributes.
-    pub resource: Vec<Attribute>,
+    /// The resource's attributes, shared by the spans of one export.
+    pub resource: std::sync::Arc<Vec<Attribute>>,
     /// The span's events (exceptions among them).
     pub events: Vec<SpanEvent>,
     /// Links to other spans.
@@ -102,7 +102,6 @@ impl Span {
             + self.service.len()
             + self.scope.len()
             + attrs(&self.attributes)
-            + attrs(&self.resource)
             + self
                 .events
                 .iter()

@@ -242,6 +242,7 @@ impl Console {
                 .route("/api/traces", get(api::traces))
                 .route("/api/traces/{trace_id}", get(api::trace))
                 .route("/api/llm", get(api::llm))
+                .route("/api/overview", get(api::overview))
                 .route("/api/facets", get(api::facets))
                 .route("/api/stats", get(api::stats))
                 .with_state(api)

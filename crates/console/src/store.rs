@@ -11,13 +11,13 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use redb::{ReadableTable, TableDefinition};
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{LogRecord, Span, TraceSummary};
-
-/// The spans table: `trace_id` + `span_id` (hex) to the span as JSON.
-const SPANS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("spans");
+use crate::{
+    model::{LogRecord, Span, TraceSummary},
+    persist::{Changes, SPANS, Writer, key_of, write},
+};
 
 /// Log records waiting for their span, at most this many.
 const MAX_PENDING_LOGS: usize = 10_000;
@@ -82,6 +82,10 @@ pub struct StoreStats {
     pub recovery: Recovery,
     /// Writes to the file that failed (the spans stay in memory).
     pub persist_errors: u64,
+    /// Span writes dropped because the file's writer fell behind (the
+    /// spans stay in memory; they are missing from the file after a
+    /// restart).
+    pub persist_dropped: u64,
 }
 
 /// A trace list query; every field optional.
@@ -104,6 +108,13 @@ pub struct TraceQuery {
     pub attr: Option<String>,
     /// Free text, matched against span names and attribute values.
     pub q: Option<String>,
+    /// Only traces with a span of this primitive (`tta.primitive.name`)
+    /// lasting within `span_min_ms..span_max_ms` (when given).
+    pub primitive: Option<String>,
+    /// With `primitive` (or alone: any span), the span lasts at least this.
+    pub span_min_ms: Option<f64>,
+    /// With `primitive` (or alone: any span), the span lasts less than this.
+    pub span_max_ms: Option<f64>,
     /// Traces to skip (paging).
     pub offset: usize,
     /// Traces to return (default 50, at most 500).
@@ -128,6 +139,12 @@ struct Trace {
     services: Vec<String>,
     workflow: Option<String>,
     summary: Option<TraceSummary>,
+    /// Span names and attribute values, lowercased, for free-text search
+    /// without a pass over every attribute.
+    search: String,
+    /// `key=value` of every attribute, a line each (string values as they
+    /// are, others written out), for the attribute filter.
+    attrs: String,
 }
 
 #[derive(Default)]
@@ -149,9 +166,8 @@ struct Inner {
 pub struct Store {
     config: StoreConfig,
     inner: Mutex<Inner>,
-    db: Option<redb::Database>,
+    writer: Option<Writer>,
     recovery: Recovery,
-    persist_errors: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Store {
@@ -166,10 +182,6 @@ fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-}
-
-fn key_of(span: &Span) -> String {
-    format!("{}{}", span.trace_id, span.span_id)
 }
 
 /// Opens `path`, or moves an unreadable file aside and starts anew.
@@ -229,15 +241,14 @@ impl Store {
             }
             None => None,
         };
-        let store = Self {
+        let mut store = Self {
             config,
             inner: Mutex::default(),
-            db,
+            writer: None,
             recovery: Recovery::default(),
-            persist_errors: std::sync::atomic::AtomicU64::new(0),
         };
         let mut spans = Vec::new();
-        if let Some(db) = &store.db {
+        if let Some(db) = &db {
             match db.begin_read().map(|txn| txn.open_table(SPANS)) {
                 Ok(Ok(table)) => {
                     if let Ok(iter) = table.iter() {
@@ -267,7 +278,6 @@ impl Store {
             }
         }
         recovery.loaded_spans = spans.len() as u64;
-        let mut store = store;
         store.recovery = recovery;
         let evicted = {
             let mut inner = store.lock();
@@ -276,7 +286,18 @@ impl Store {
             }
             inner.enforce(&store.config, now_ns())
         };
-        store.persist(&[], &evicted);
+        if let Some(db) = db {
+            // What the bounds evicted at start goes from the file now.
+            write(
+                &db,
+                &[Changes {
+                    spans: Vec::new(),
+                    evicted,
+                }],
+                true,
+            )?;
+            store.writer = Some(Writer::start(db));
+        }
         Ok(store)
     }
 
@@ -290,26 +311,18 @@ impl Store {
         if spans.is_empty() {
             return;
         }
-        let (stored, evicted) = {
+        // The writer gets copies; a memory-only store makes none.
+        let copies = self.writer.as_ref().map(|_| spans.clone());
+        let evicted = {
             let mut inner = self.lock();
-            let mut stored = Vec::with_capacity(spans.len());
             for span in spans {
-                stored.push(inner.insert(span));
+                inner.insert(span);
             }
-            let evicted = inner.enforce(&self.config, now_ns());
-            let stored: Vec<Span> = stored
-                .into_iter()
-                .filter_map(|(trace, span)| {
-                    inner
-                        .traces
-                        .get(&trace)
-                        .and_then(|t| t.spans.iter().find(|s| s.span_id == span))
-                        .cloned()
-                })
-                .collect();
-            (stored, evicted)
+            inner.enforce(&self.config, now_ns())
         };
-        self.persist(&stored, &evicted);
+        if let (Some(writer), Some(spans)) = (&self.writer, copies) {
+            writer.send(Changes { spans, evicted });
+        }
     }
 
     /// Attaches log records to their spans (or holds them, boundedly, until
@@ -337,34 +350,11 @@ impl Store {
                 }
             }
         }
-        self.persist(&changed, &[]);
-    }
-
-    fn persist(&self, stored: &[Span], evicted: &[String]) {
-        let Some(db) = &self.db else { return };
-        if stored.is_empty() && evicted.is_empty() {
-            return;
-        }
-        let result = (|| -> Result<(), String> {
-            let text = |e: &dyn std::fmt::Display| e.to_string();
-            let txn = db.begin_write().map_err(|e| text(&e))?;
-            {
-                let mut table = txn.open_table(SPANS).map_err(|e| text(&e))?;
-                for key in evicted {
-                    table.remove(key.as_str()).map_err(|e| text(&e))?;
-                }
-                for span in stored {
-                    let bytes = serde_json::to_vec(span).unwrap_or_default();
-                    table
-                        .insert(key_of(span).as_str(), bytes.as_slice())
-                        .map_err(|e| text(&e))?;
-                }
-            }
-            txn.commit().map_err(|e| text(&e))
-        })();
-        if result.is_err() {
-            self.persist_errors
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if let Some(writer) = &self.writer {
+            writer.send(Changes {
+                spans: changed,
+                evicted: Vec::new(),
+            });
         }
     }
 
@@ -372,7 +362,12 @@ impl Store {
     /// each ingest).
     pub fn expire(&self) {
         let evicted = self.lock().enforce(&self.config, now_ns());
-        self.persist(&[], &evicted);
+        if let Some(writer) = &self.writer {
+            writer.send(Changes {
+                spans: Vec::new(),
+                evicted,
+            });
+        }
     }
 
     /// A page of traces matching `query`, newest first.
@@ -399,10 +394,12 @@ impl Store {
                 .cloned()
                 .collect()
         };
-        let (attr_key, attr_value) = match query.attr.as_deref().and_then(|a| a.split_once('=')) {
-            Some((k, v)) => (Some(k.trim().to_owned()), Some(v.trim().to_owned())),
-            None => (None, None),
-        };
+        // The attribute filter as a whole line of the trace's `attrs`.
+        let attr_line = query
+            .attr
+            .as_deref()
+            .and_then(|a| a.split_once('='))
+            .map(|(k, v)| format!("\n{}={}\n", k.trim(), v.trim()));
         let text = query
             .q
             .as_deref()
@@ -420,16 +417,28 @@ impl Store {
             {
                 continue;
             }
-            if let (Some(key), Some(value)) = (&attr_key, &attr_value)
-                && !trace
-                    .spans
-                    .iter()
-                    .any(|s| s.attr_str(key).as_deref() == Some(value.as_str()))
+            if let Some(line) = &attr_line
+                && !trace.attrs.contains(line.as_str())
             {
                 continue;
             }
             if let Some(text) = &text
-                && !trace.spans.iter().any(|s| span_matches(s, text))
+                && !trace.search.contains(text.as_str())
+            {
+                continue;
+            }
+            if (query.primitive.is_some()
+                || query.span_min_ms.is_some()
+                || query.span_max_ms.is_some())
+                && !trace.spans.iter().any(|s| {
+                    let ms = s.duration_ns() as f64 / 1e6;
+                    query
+                        .primitive
+                        .as_ref()
+                        .is_none_or(|p| s.attr_str("tta.primitive.name").as_ref() == Some(p))
+                        && query.span_min_ms.is_none_or(|min| ms >= min)
+                        && query.span_max_ms.is_none_or(|max| ms < max)
+                })
             {
                 continue;
             }
@@ -458,6 +467,30 @@ impl Store {
             traces: out,
             has_more,
         }
+    }
+
+    /// The workflow overview of the last `window` (of one workflow, when
+    /// given), from the stored spans.
+    pub fn overview(&self, window: Duration, workflow: Option<&str>) -> crate::overview::Overview {
+        let to_ns = now_ns();
+        let from_ns = to_ns.saturating_sub(u64::try_from(window.as_nanos()).unwrap_or(u64::MAX));
+        let inner = self.lock();
+        let keys: Vec<&Key> = match workflow {
+            Some(w) => inner
+                .by_workflow
+                .get(w)
+                .map(|set| set.range((from_ns, String::new())..).collect())
+                .unwrap_or_default(),
+            None => inner.by_start.range((from_ns, String::new())..).collect(),
+        };
+        let spans = keys
+            .into_iter()
+            .filter_map(|(_, id)| inner.traces.get(id))
+            .flat_map(|t| t.spans.iter())
+            .filter(|s| {
+                workflow.is_none_or(|w| s.attr_str("tta.workflow.name").as_deref() == Some(w))
+            });
+        crate::overview::overview(spans, from_ns, to_ns)
     }
 
     /// The spans of trace `trace_id`, by start time.
@@ -511,19 +544,39 @@ impl Store {
             max_age_seconds: self.config.max_age.as_secs(),
             path: self.config.path.as_ref().map(|p| p.display().to_string()),
             recovery: self.recovery.clone(),
-            persist_errors: self
-                .persist_errors
-                .load(std::sync::atomic::Ordering::Relaxed),
+            persist_errors: self.writer.as_ref().map_or(0, |w| {
+                w.stats.errors.load(std::sync::atomic::Ordering::Relaxed)
+            }),
+            persist_dropped: self.writer.as_ref().map_or(0, |w| {
+                w.stats.dropped.load(std::sync::atomic::Ordering::Relaxed)
+            }),
         }
     }
 }
 
-fn span_matches(span: &Span, text: &str) -> bool {
-    span.name.to_lowercase().contains(text)
-        || span.attributes.iter().any(|(_, v)| match v {
-            serde_json::Value::String(s) => s.to_lowercase().contains(text),
-            other => other.to_string().contains(text),
-        })
+/// Appends what free text is matched against (the span's name and its
+/// attribute values, lowercased, a line each) to `search`, and its
+/// attributes as `key=value` lines to `attrs`.
+fn append_search_text(search: &mut String, attrs: &mut String, span: &Span) {
+    use std::fmt::Write as _;
+    search.push_str(&span.name.to_lowercase());
+    search.push('\n');
+    for (key, value) in &span.attributes {
+        attrs.push_str(key);
+        attrs.push('=');
+        match value {
+            serde_json::Value::String(s) => {
+                search.push_str(&s.to_lowercase());
+                attrs.push_str(s);
+            }
+            other => {
+                let _ = write!(search, "{other}");
+                let _ = write!(attrs, "{other}");
+            }
+        }
+        search.push('\n');
+        attrs.push('\n');
+    }
 }
 
 impl Trace {
@@ -595,13 +648,22 @@ impl Inner {
     fn insert(&mut self, mut span: Span) -> (String, String) {
         let trace_id = span.trace_id.clone();
         let span_id = span.span_id.clone();
-        if let Some(logs) = self
-            .pending_logs
-            .remove(&(trace_id.clone(), span_id.clone()))
+        if !self.pending_logs.is_empty()
+            && let Some(logs) = self
+                .pending_logs
+                .remove(&(trace_id.clone(), span_id.clone()))
         {
             span.logs.extend(logs);
         }
+        // What the indexes need, taken before the span moves in.
         let bytes = span.estimated_bytes();
+        let start_ns = span.start_ns;
+        let is_root = span.parent_span_id.is_none();
+        let is_llm = span.is_llm();
+        let workflow = span
+            .attr("tta.workflow.name")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         let old_key = self
             .traces
             .get(&trace_id)
@@ -611,34 +673,39 @@ impl Inner {
             .entry(trace_id.clone())
             .or_insert_with(|| Trace {
                 spans: Vec::new(),
-                start_ns: span.start_ns,
+                start_ns,
                 bytes: 0,
                 services: Vec::new(),
                 workflow: None,
                 summary: None,
+                search: String::from("\n"),
+                attrs: String::from("\n"),
             });
-        if let Some(existing) = trace.spans.iter_mut().find(|s| s.span_id == span_id) {
-            let old = existing.estimated_bytes();
-            trace.bytes = (trace.bytes + bytes).saturating_sub(old);
-            self.bytes = (self.bytes + bytes).saturating_sub(old);
-            *existing = span.clone();
-        } else {
-            self.spans += 1;
-            trace.bytes += bytes;
-            self.bytes += bytes;
-            trace.spans.push(span.clone());
-        }
-        trace.summary = None;
-        let new_start = trace.start_ns.min(span.start_ns);
+        let searchable = trace.search.len() + trace.attrs.len();
+        append_search_text(&mut trace.search, &mut trace.attrs, &span);
+        let bytes = bytes + trace.search.len() + trace.attrs.len() - searchable;
         let new_service = !trace.services.contains(&span.service);
+        let new_service_name = new_service.then(|| span.service.clone());
         if new_service {
-            if span.parent_span_id.is_none() {
+            if is_root {
                 trace.services.insert(0, span.service.clone());
             } else {
                 trace.services.push(span.service.clone());
             }
         }
-        let workflow = span.attr_str("tta.workflow.name");
+        if let Some(existing) = trace.spans.iter_mut().find(|s| s.span_id == span_id) {
+            let old = existing.estimated_bytes();
+            trace.bytes = (trace.bytes + bytes).saturating_sub(old);
+            self.bytes = (self.bytes + bytes).saturating_sub(old);
+            *existing = span;
+        } else {
+            self.spans += 1;
+            trace.bytes += bytes;
+            self.bytes += bytes;
+            trace.spans.push(span);
+        }
+        trace.summary = None;
+        let new_start = trace.start_ns.min(start_ns);
         let new_workflow = trace.workflow.is_none() && workflow.is_some();
         if new_workflow {
             trace.workflow = workflow;
@@ -648,9 +715,9 @@ impl Inner {
             .is_some_and(|(start, _)| *start != new_start);
         trace.start_ns = new_start;
         let key = (new_start, trace_id.clone());
-        let services = trace.services.clone();
-        let workflow = trace.workflow.clone();
         if moved || old_key.is_none() {
+            let services = trace.services.clone();
+            let workflow = trace.workflow.clone();
             if let Some(old) = &old_key {
                 self.by_start.remove(old);
                 for service in &services {
@@ -663,35 +730,29 @@ impl Inner {
                 }
             }
             self.by_start.insert(key.clone());
-            for service in &services {
+            for service in services {
                 self.by_service
-                    .entry(service.clone())
+                    .entry(service)
                     .or_default()
                     .insert(key.clone());
             }
-            if let Some(w) = &workflow {
-                self.by_workflow
-                    .entry(w.clone())
-                    .or_default()
-                    .insert(key.clone());
+            if let Some(w) = workflow {
+                self.by_workflow.entry(w).or_default().insert(key.clone());
             }
         } else {
-            if new_service {
+            if let Some(service) = new_service_name {
                 self.by_service
-                    .entry(span.service.clone())
+                    .entry(service)
                     .or_default()
                     .insert(key.clone());
             }
-            if new_workflow && let Some(w) = &workflow {
-                self.by_workflow
-                    .entry(w.clone())
-                    .or_default()
-                    .insert(key.clone());
+            if new_workflow && let Some(w) = trace.workflow.clone() {
+                self.by_workflow.entry(w).or_default().insert(key.clone());
             }
         }
-        if span.is_llm() {
+        if is_llm {
             self.llm
-                .insert((span.start_ns, trace_id.clone(), span_id.clone()));
+                .insert((start_ns, trace_id.clone(), span_id.clone()));
         }
         (trace_id, span_id)
     }

@@ -7,7 +7,7 @@
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -99,22 +99,12 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
-/// Polls `check` every 100 ms for up to 20 s.
+/// Polls `check` until it holds (the shared helper, with this test's bound).
 async fn wait<T, F: std::future::Future<Output = Option<T>>>(
     what: &str,
-    mut check: impl FnMut() -> F,
+    check: impl FnMut() -> F,
 ) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    tta_test_support::eventually(what, Duration::from_secs(20), check).await
 }
 
 async fn count(client: &Client, css: &str) -> usize {
@@ -361,6 +351,88 @@ async fn a_person_sees_the_demos_workflows_and_llm_calls() {
     .await;
     assert!(only_a.contains("tax_service #2"), "{only_a}");
     screenshot(&client, "compare").await;
+
+    // The workflow overview: a latency bucket of a primitive lists exactly
+    // the traces with such a span.
+    client
+        .goto(&format!("{}#/overview", console.ui_url()))
+        .await
+        .unwrap();
+    let tax_row = wait("the overview", || async {
+        client
+            .find(Locator::Css(
+                "tr.overview-row[data-workflow='quote'][data-primitive='tax_service']",
+            ))
+            .await
+            .ok()
+    })
+    .await;
+    screenshot(&client, "overview").await;
+    let buckets = tax_row
+        .find_all(Locator::Css(".latency-chart a"))
+        .await
+        .unwrap();
+    let mut chosen = None;
+    for (i, bucket) in buckets.iter().enumerate() {
+        let tip = bucket
+            .find(Locator::Css("title"))
+            .await
+            .unwrap()
+            .html(true)
+            .await
+            .unwrap();
+        let n: usize = tip.split(' ').next().unwrap().parse().unwrap();
+        if n > 0 {
+            chosen = Some((i, bucket.clone()));
+            break;
+        }
+    }
+    let (index, bucket) = chosen.expect("a latency bucket with spans");
+    let (lo, hi) = {
+        let b = tta_console::overview::LATENCY_BUCKETS_MS;
+        (
+            if index == 0 { 0.0 } else { b[index - 1] },
+            b.get(index).copied().unwrap_or(f64::INFINITY),
+        )
+    };
+    bucket
+        .find(Locator::Css("rect.hit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let expected: std::collections::BTreeSet<String> = console
+        .store()
+        .traces(&tta_console::store::TraceQuery {
+            limit: Some(500),
+            ..Default::default()
+        })
+        .traces
+        .into_iter()
+        .filter(|t| {
+            console.store().trace(&t.trace_id).is_some_and(|spans| {
+                spans.iter().any(|s| {
+                    let ms = s.duration_ns() as f64 / 1e6;
+                    s.attr_str("tta.primitive.name").as_deref() == Some("tax_service")
+                        && ms >= lo
+                        && ms < hi
+                })
+            })
+        })
+        .map(|t| t.trace_id)
+        .collect();
+    let listed = wait("the bucket's traces", || async {
+        let rows = client.find_all(Locator::Css("tr.trace-row")).await.ok()?;
+        let mut ids = std::collections::BTreeSet::new();
+        for row in rows {
+            ids.insert(row.attr("data-trace").await.ok()??);
+        }
+        (ids == expected).then_some(ids)
+    })
+    .await;
+    assert!(!listed.is_empty());
+    screenshot(&client, "overview-bucket-traces").await;
 
     // Markup in a value is shown as text and never runs.
     let now = std::time::SystemTime::now()

@@ -54,7 +54,7 @@ fn span(trace: u32, span: u32, parent: Option<u32>, start: u64, service: &str) -
                 serde_json::json!(format!("order-{trace}")),
             ),
         ],
-        resource: vec![],
+        resource: Default::default(),
         events: vec![],
         links: vec![],
         logs: vec![],
