@@ -7,7 +7,7 @@
 use std::{
     collections::{BTreeSet, HashMap},
     path::{Path, PathBuf},
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
@@ -148,7 +148,7 @@ struct Trace {
 }
 
 #[derive(Default)]
-struct Inner {
+pub(crate) struct Inner {
     traces: HashMap<String, Trace>,
     by_start: BTreeSet<Key>,
     by_service: HashMap<String, BTreeSet<Key>>,
@@ -165,7 +165,7 @@ struct Inner {
 /// receivers, the API and the in-process exporter.
 pub struct Store {
     config: StoreConfig,
-    inner: Mutex<Inner>,
+    inner: Arc<Mutex<Inner>>,
     writer: Option<Writer>,
     recovery: Recovery,
 }
@@ -243,7 +243,7 @@ impl Store {
         };
         let mut store = Self {
             config,
-            inner: Mutex::default(),
+            inner: Arc::default(),
             writer: None,
             recovery: Recovery::default(),
         };
@@ -288,15 +288,8 @@ impl Store {
         };
         if let Some(db) = db {
             // What the bounds evicted at start goes from the file now.
-            write(
-                &db,
-                &[Changes {
-                    spans: Vec::new(),
-                    evicted,
-                }],
-                true,
-            )?;
-            store.writer = Some(Writer::start(db));
+            write(&db, &[], &[evicted.as_slice()], true)?;
+            store.writer = Some(Writer::start(db, Arc::clone(&store.inner)));
         }
         Ok(store)
     }
@@ -311,17 +304,25 @@ impl Store {
         if spans.is_empty() {
             return;
         }
-        // The writer gets copies; a memory-only store makes none.
-        let copies = self.writer.as_ref().map(|_| spans.clone());
+        // The writer is told which spans changed and copies them itself,
+        // on its own thread; a memory-only store keeps no list.
+        let keep_keys = self.writer.is_some();
+        let mut keys = Vec::new();
         let evicted = {
             let mut inner = self.lock();
             for span in spans {
-                inner.insert(span);
+                let key = inner.insert(span);
+                if keep_keys {
+                    keys.push(key);
+                }
             }
             inner.enforce(&self.config, now_ns())
         };
-        if let (Some(writer), Some(spans)) = (&self.writer, copies) {
-            writer.send(Changes { spans, evicted });
+        if let Some(writer) = &self.writer {
+            writer.send(Changes {
+                spans: keys,
+                evicted,
+            });
         }
     }
 
@@ -338,7 +339,7 @@ impl Store {
                     .and_then(|t| t.spans.iter_mut().find(|s| s.span_id == span_id));
                 if let Some(span) = target {
                     span.logs.push(record);
-                    changed.push(span.clone());
+                    changed.push((trace_id, span_id));
                     continue;
                 }
                 if inner.pending_logs.len() < MAX_PENDING_LOGS {
@@ -559,14 +560,22 @@ impl Store {
 /// attributes as `key=value` lines to `attrs`.
 fn append_search_text(search: &mut String, attrs: &mut String, span: &Span) {
     use std::fmt::Write as _;
-    search.push_str(&span.name.to_lowercase());
+    // Lowercased as it is appended: no string per value.
+    let lower = |search: &mut String, text: &str| {
+        if text.is_ascii() {
+            search.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            search.extend(text.chars().flat_map(char::to_lowercase));
+        }
+    };
+    lower(search, &span.name);
     search.push('\n');
     for (key, value) in &span.attributes {
         attrs.push_str(key);
         attrs.push('=');
         match value {
             serde_json::Value::String(s) => {
-                search.push_str(&s.to_lowercase());
+                lower(search, s);
                 attrs.push_str(s);
             }
             other => {
@@ -644,6 +653,43 @@ pub fn llm_cost(span: &Span) -> Option<f64> {
 }
 
 impl Inner {
+    /// Copies of the spans with these (trace id, span id) keys that are
+    /// still held, for the file's writer.
+    pub(crate) fn copies(&self, keys: &[(String, String)]) -> Vec<Span> {
+        let mut by_trace: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (trace, span) in keys {
+            by_trace
+                .entry(trace.as_str())
+                .or_default()
+                .push(span.as_str());
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for (trace, spans) in by_trace {
+            let Some(trace) = self.traces.get(trace) else {
+                continue;
+            };
+            if spans.len() == 1 {
+                out.extend(
+                    trace
+                        .spans
+                        .iter()
+                        .filter(|s| s.span_id == spans[0])
+                        .cloned(),
+                );
+            } else {
+                let wanted: std::collections::HashSet<&str> = spans.into_iter().collect();
+                out.extend(
+                    trace
+                        .spans
+                        .iter()
+                        .filter(|s| wanted.contains(s.span_id.as_str()))
+                        .cloned(),
+                );
+            }
+        }
+        out
+    }
+
     /// Inserts `span`; returns its (trace id, span id).
     fn insert(&mut self, mut span: Span) -> (String, String) {
         let trace_id = span.trace_id.clone();

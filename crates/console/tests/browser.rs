@@ -21,12 +21,18 @@ use tta_primitives_core::{Request, WorkflowContext};
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-struct Driver(Child);
+/// Chromedriver, and the browser it started (found by its profile folder):
+/// both end with the test, even when it fails before closing the session.
+struct Driver(Child, PathBuf);
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        let _ = Command::new("pkill")
+            .args(["-f", &format!("--user-data-dir={}", self.1.display())])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.1);
     }
 }
 
@@ -46,6 +52,7 @@ async fn browser() -> (Driver, Client) {
         );
     }
     let port = free_port();
+    let data_dir = std::env::temp_dir().join(format!("tta-chromium-{}", std::process::id()));
     let driver = Driver(
         Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -53,6 +60,7 @@ async fn browser() -> (Driver, Client) {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts"),
+        data_dir.clone(),
     );
     let url = format!("http://127.0.0.1:{port}");
     tta_test_support::eventually("chromedriver to answer", Duration::from_secs(30), || {
@@ -65,7 +73,6 @@ async fn browser() -> (Driver, Client) {
         }
     })
     .await;
-    let data_dir = std::env::temp_dir().join(format!("tta-chromium-{}", std::process::id()));
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
