@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tta_demo::{LoadStats, app, generate_load, quote_workflow};
+use tta_demo::{LoadStats, generate_load};
 use tta_obs_init::{ObservabilityConfig, TracesExporter, initialize_observability};
 
 fn free_port() -> u16 {
@@ -87,18 +87,7 @@ async fn native_stack_up_status_and_down() {
     )
     .unwrap();
     let metrics = guard.metrics_addr().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app(
-                quote_workflow().unwrap(),
-                tta_demo::DEFAULT_MAX_CONCURRENCY as usize,
-            ),
-        )
-        .await
-    });
+    let (api, server) = tta_demo::serve_on_free_port().await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let load = tokio::spawn(generate_load(
         api,

@@ -138,6 +138,16 @@ async fn bind(
         })
 }
 
+/// Whether an `Authorization` value and a query string carry `token`
+/// (`Bearer <token>`, or `token=<token>` in the query).
+fn carries_token(authorization: Option<&str>, query: Option<&str>, token: &str) -> bool {
+    authorization.and_then(|v| v.strip_prefix("Bearer ")) == Some(token)
+        || query.is_some_and(|q| {
+            q.split('&')
+                .any(|pair| pair.strip_prefix("token=") == Some(token))
+        })
+}
+
 /// Refuses requests without the token (header `Authorization: Bearer
 /// <token>` or query `token=<token>`).
 async fn authorize(
@@ -276,12 +286,11 @@ impl Console {
                     let Some(token) = &token else {
                         return Ok(request);
                     };
-                    let sent = request
+                    let authorization = request
                         .metadata()
                         .get("authorization")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.strip_prefix("Bearer "));
-                    if sent == Some(&**token) {
+                        .and_then(|v| v.to_str().ok());
+                    if carries_token(authorization, None, token) {
                         Ok(request)
                     } else {
                         Err(tonic::Status::unauthenticated("an access token is required"))

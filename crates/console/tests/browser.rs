@@ -114,6 +114,27 @@ async fn wait<T, F: std::future::Future<Output = Option<T>>>(
     tta_test_support::eventually(what, Duration::from_secs(20), check).await
 }
 
+/// The visible text of every element matching `css` (`None` while the page
+/// is changing under the query).
+async fn texts(client: &Client, css: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for element in client.find_all(Locator::Css(css)).await.ok()? {
+        out.push(element.text().await.ok()?);
+    }
+    Some(out)
+}
+
+/// The visible text of the element matching `css`.
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn count(client: &Client, css: &str) -> usize {
     client
         .find_all(Locator::Css(css))
@@ -202,12 +223,8 @@ async fn a_person_sees_the_demos_workflows_and_llm_calls() {
         .await
         .unwrap();
     let errors = wait("the error filter", || async {
-        let rows = client.find_all(Locator::Css("tr.trace-row")).await.ok()?;
-        let mut texts = Vec::new();
-        for row in &rows {
-            texts.push(row.text().await.ok()?);
-        }
-        (rows.len() < all && texts.iter().all(|t| !t.contains(" ok"))).then_some(rows.len())
+        let rows = texts(&client, "tr.trace-row").await?;
+        (rows.len() < all && rows.iter().all(|t| !t.contains(" ok"))).then_some(rows.len())
     })
     .await;
     assert!(errors < all);
@@ -275,23 +292,17 @@ async fn a_person_sees_the_demos_workflows_and_llm_calls() {
         );
     }
     row.click().await.unwrap();
-    let detail = client
-        .find(Locator::Css("#detail"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let detail = text_of(&client, "#detail").await;
     assert!(detail.contains("tta.retry.attempt"), "{detail}");
     screenshot(&client, "trace-waterfall").await;
 
     // The LLM view: the demo's model with the tokens and cost its spans carry.
-    let llm_spans: Vec<_> = (0..1)
-        .flat_map(|_| console.store().llm_spans(5000))
-        .filter(|s| s.status != "error")
-        .collect();
-    let model = llm_spans[0].attr_str("gen_ai.response.model").unwrap();
     let all_llm = console.store().llm_spans(5000);
+    let model = all_llm
+        .iter()
+        .find(|s| s.status != "error")
+        .and_then(|s| s.attr_str("gen_ai.response.model"))
+        .expect("an answered LLM call");
     let input: f64 = all_llm
         .iter()
         .filter(|s| s.attr_str("gen_ai.response.model").as_deref() == Some(model.as_str()))
@@ -348,12 +359,8 @@ async fn a_person_sees_the_demos_workflows_and_llm_calls() {
         .await
         .unwrap();
     let only_a = wait("the comparison", || async {
-        let rows = client.find_all(Locator::Css("tr.diff-only-a")).await.ok()?;
-        let mut texts = Vec::new();
-        for r in rows {
-            texts.push(r.text().await.ok()?);
-        }
-        (!texts.is_empty()).then_some(texts.join("\n"))
+        let rows = texts(&client, "tr.diff-only-a").await?;
+        (!rows.is_empty()).then_some(rows.join("\n"))
     })
     .await;
     assert!(only_a.contains("tax_service #2"), "{only_a}");
@@ -475,13 +482,7 @@ async fn a_person_sees_the_demos_workflows_and_llm_calls() {
     })
     .await;
     row.click().await.unwrap();
-    let detail = client
-        .find(Locator::Css("#detail"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let detail = text_of(&client, "#detail").await;
     assert!(
         detail.contains(payload),
         "the value is shown as text: {detail}"

@@ -11,7 +11,7 @@ use std::{
 };
 
 use tta_dashboards::{AlertConfig, CONFIG_FILE, QueryKind, expand, expressions, rules};
-use tta_demo::{LoadStats, app, generate_load, quote_workflow};
+use tta_demo::{LoadStats, generate_load};
 use tta_obs_init::{ObservabilityConfig, initialize_observability};
 use tta_test_support::{Prometheus, black_hole, eventually, get};
 
@@ -53,18 +53,7 @@ async fn every_panel_query_and_recording_rule_has_data_for_the_demo() {
         .unwrap();
     let guard = initialize_observability(obs).unwrap();
     let metrics_addr = guard.metrics_addr().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app(
-                quote_workflow().unwrap(),
-                tta_demo::DEFAULT_MAX_CONCURRENCY as usize,
-            ),
-        )
-        .await
-    });
+    let (api, _server) = tta_demo::serve_on_free_port().await;
     let prometheus = Prometheus::start_with_rules("tta-demo", &[metrics_addr], &rule_files).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -346,6 +346,27 @@ async fn handle_quote(
     }
 }
 
+/// Serves the demo API (the quote workflow, the default concurrency limit)
+/// on a free 127.0.0.1 port, for tests and tools that run it in-process;
+/// returns its address and the server task.
+///
+/// # Panics
+/// When no port is free or the workflow's settings are invalid.
+pub async fn serve_on_free_port() -> (SocketAddr, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a free port");
+    let addr = listener.local_addr().expect("its address");
+    let api = app(
+        quote_workflow().expect("valid demo settings"),
+        DEFAULT_MAX_CONCURRENCY as usize,
+    );
+    (
+        addr,
+        tokio::spawn(async move { axum::serve(listener, api).await }),
+    )
+}
+
 /// The number of items in a request body, or the 400 answer's text.
 ///
 /// ```

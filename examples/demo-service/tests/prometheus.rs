@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use tta_demo::{LoadStats, app, generate_load, quote_workflow};
+use tta_demo::{LoadStats, generate_load};
 use tta_obs_init::{ObservabilityConfig, TracesExporter, initialize_observability};
 use tta_test_support::{Prometheus, eventually, first_value, get, promtool_check_metrics};
 
@@ -22,18 +22,7 @@ async fn prometheus_finds_every_metric_the_demo_exercises() {
     let guard = initialize_observability(config).unwrap();
     let metrics_addr = guard.metrics_addr().unwrap();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let api = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app(
-                quote_workflow().unwrap(),
-                tta_demo::DEFAULT_MAX_CONCURRENCY as usize,
-            ),
-        )
-        .await
-    });
+    let (api, _server) = tta_demo::serve_on_free_port().await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let stats = Arc::new(LoadStats::default());
     let load = tokio::spawn(generate_load(

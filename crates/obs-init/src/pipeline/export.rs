@@ -79,7 +79,7 @@ impl<E: SpanExporter> Exporting<'_, E> {
             return;
         }
         let n = batch.len() as u64;
-        let keep_copy = self.stats.status() != super::Status::Ok;
+        let keep_copy = self.stats.last_export_failed();
         let mut attempt = 0;
         loop {
             let spans = if keep_copy && attempt < MAX_RETRIES {

@@ -232,6 +232,11 @@ impl PipelineStats {
         pending
     }
 
+    /// Whether the last export failed (a cheap check, without the reason).
+    pub(crate) fn last_export_failed(&self) -> bool {
+        self.consecutive_failures.load(Ordering::Relaxed) > 0
+    }
+
     /// Whether the pipeline delivers now.
     pub(crate) fn status(&self) -> Status {
         let state = self.state();
