@@ -147,7 +147,7 @@ fn main() {
             },
             |bytes| {
                 let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
-                store.ingest(decode_spans(&request).0);
+                store.ingest(decode_spans(request).0);
             },
             BatchSize::SmallInput,
         )
@@ -159,41 +159,65 @@ fn main() {
     let decode = median(51, || {
         ExportTraceServiceRequest::decode(batch.as_slice()).unwrap();
     });
-    let batches: Vec<Vec<u8>> = (0..60)
-        .map(|i| request(10, 100, start, 1_000_000 + i * 10).encode_to_vec())
-        .collect();
-    let mut next = batches.iter();
-    let memory = memory_store(200_000);
-    let ingest = median(51, || {
-        let request = ExportTraceServiceRequest::decode(next.next().unwrap().as_slice()).unwrap();
-        memory.ingest(decode_spans(&request).0);
-    });
+    // Ingest in memory and file-backed, in interleaved rounds (each round
+    // a fresh store of each kind, their order swapped every round), so
+    // neither case is measured on a heap the other one left behind; the
+    // figure is the median batch over all rounds.
     let dir = std::env::temp_dir().join(format!("tta-console-bench-{}", std::process::id()));
+    let (mut memory_times, mut file_times) = (Vec::new(), Vec::new());
+    let (mut file_stats, mut file_bytes) = (None, 0);
+    for round in 0..6u64 {
+        for case in [round % 2, 1 - round % 2] {
+            let batches: Vec<Vec<u8>> = (0..40)
+                .map(|i| request(10, 100, start, 1_000_000 + (round * 40 + i) * 10).encode_to_vec())
+                .collect();
+            let _ = std::fs::remove_dir_all(&dir);
+            let store = if case == 0 {
+                memory_store(200_000)
+            } else {
+                Store::open(StoreConfig {
+                    path: Some(dir.join("store.redb")),
+                    max_spans: 200_000,
+                    max_bytes: usize::MAX,
+                    max_age: Duration::from_secs(3600),
+                })
+                .unwrap()
+            };
+            let times = if case == 0 {
+                &mut memory_times
+            } else {
+                &mut file_times
+            };
+            for bytes in &batches {
+                let begin = Instant::now();
+                let request = ExportTraceServiceRequest::decode(bytes.as_slice()).unwrap();
+                store.ingest(decode_spans(request).0);
+                times.push(begin.elapsed());
+            }
+            if case == 1 {
+                // Dropping the store waits for its writer: the file is complete.
+                let stats = store.stats();
+                drop(store);
+                file_bytes = std::fs::metadata(dir.join("store.redb")).map_or(0, |m| m.len());
+                file_stats = Some(stats);
+            }
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
-    let file = Store::open(StoreConfig {
-        path: Some(dir.join("store.redb")),
-        max_spans: 200_000,
-        max_bytes: usize::MAX,
-        max_age: Duration::from_secs(3600),
-    })
-    .unwrap();
-    let mut next = batches.iter();
-    let ingest_file = median(51, || {
-        let request = ExportTraceServiceRequest::decode(next.next().unwrap().as_slice()).unwrap();
-        file.ingest(decode_spans(&request).0);
-    });
-    // Dropping the store waits for its writer: the file is complete.
-    let file_stats = file.stats();
-    drop(file);
-    let file_bytes = std::fs::metadata(dir.join("store.redb")).map_or(0, |m| m.len());
-    let _ = std::fs::remove_dir_all(&dir);
+    let middle = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let ingest = middle(&mut memory_times);
+    let ingest_file = middle(&mut file_times);
+    let file_stats = file_stats.unwrap();
     let per_s = |d: Duration| spans_per_batch as f64 / d.as_secs_f64();
 
     // 1,000,000 spans: 10,000 traces of 100.
     let big = memory_store(2_000_000);
     for chunk in 0..100 {
         let request = request(100, 100, start, 2_000_000 + chunk * 100);
-        big.ingest(decode_spans(&request).0);
+        big.ingest(decode_spans(request).0);
     }
     let stats = big.stats();
     assert_eq!(stats.spans, 1_000_000);
@@ -226,7 +250,7 @@ fn main() {
     });
     // Opening a 1,000-span trace: the spans, by start, as the API's JSON.
     let open_store = memory_store(200_000);
-    open_store.ingest(decode_spans(&request(1, 1000, start, 9_000_000)).0);
+    open_store.ingest(decode_spans(request(1, 1000, start, 9_000_000)).0);
     let trace_id = format!("{:016x}{:016x}", 9_000_001u64, 9_000_001u64);
     let open = median(51, || {
         let spans = open_store.trace(&trace_id).unwrap();

@@ -20,35 +20,36 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     out
 }
 
-fn value(v: Option<&AnyValue>) -> Value {
-    let Some(inner) = v.and_then(|v| v.value.as_ref()) else {
+/// The JSON form of an OTLP value, taking its strings over.
+fn value(v: Option<AnyValue>) -> Value {
+    let Some(inner) = v.and_then(|v| v.value) else {
         return Value::Null;
     };
     match inner {
-        any_value::Value::StringValue(s) => Value::String(s.clone()),
-        any_value::Value::BoolValue(b) => Value::Bool(*b),
-        any_value::Value::IntValue(i) => Value::from(*i),
+        any_value::Value::StringValue(s) => Value::String(s),
+        any_value::Value::BoolValue(b) => Value::Bool(b),
+        any_value::Value::IntValue(i) => Value::from(i),
         any_value::Value::DoubleValue(d) => {
-            serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number)
+            serde_json::Number::from_f64(d).map_or(Value::Null, Value::Number)
         }
         any_value::Value::ArrayValue(a) => {
-            Value::Array(a.values.iter().map(|v| value(Some(v))).collect())
+            Value::Array(a.values.into_iter().map(|v| value(Some(v))).collect())
         }
         any_value::Value::KvlistValue(kv) => Value::Object(
             kv.values
-                .iter()
-                .map(|kv| (kv.key.clone(), value(kv.value.as_ref())))
+                .into_iter()
+                .map(|kv| (kv.key, value(kv.value)))
                 .collect(),
         ),
-        any_value::Value::BytesValue(b) => Value::String(hex(b)),
+        any_value::Value::BytesValue(b) => Value::String(hex(&b)),
         // A reference into a profiles string table: not used by traces.
-        any_value::Value::StringValueStrindex(i) => Value::from(*i),
+        any_value::Value::StringValueStrindex(i) => Value::from(i),
     }
 }
 
-fn attributes(list: &[KeyValue]) -> Vec<Attribute> {
-    list.iter()
-        .map(|kv| (kv.key.clone(), value(kv.value.as_ref())))
+fn attributes(list: Vec<KeyValue>) -> Vec<Attribute> {
+    list.into_iter()
+        .map(|kv| (kv.key, value(kv.value)))
         .collect()
 }
 
@@ -62,17 +63,17 @@ fn kind(kind: i32) -> &'static str {
     }
 }
 
-/// The spans of an export request. Spans whose ids have the wrong length
-/// are skipped and counted in the second value.
-pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
+/// The spans of an export request, which they take apart (no string is
+/// copied but the service and scope names). Spans whose ids have the wrong
+/// length are skipped and counted in the second value.
+pub fn spans(request: ExportTraceServiceRequest) -> (Vec<Span>, u64) {
     let mut out = Vec::new();
     let mut invalid = 0;
-    for resource_spans in &request.resource_spans {
+    for resource_spans in request.resource_spans {
         let resource = std::sync::Arc::new(
             resource_spans
                 .resource
-                .as_ref()
-                .map(|r| attributes(&r.attributes))
+                .map(|r| attributes(r.attributes))
                 .unwrap_or_default(),
         );
         let service = resource
@@ -81,13 +82,10 @@ pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
             .and_then(|(_, v)| v.as_str())
             .unwrap_or("unknown_service")
             .to_owned();
-        for scope_spans in &resource_spans.scope_spans {
-            let scope = scope_spans
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
-            for span in &scope_spans.spans {
+        for scope_spans in resource_spans.scope_spans {
+            let scope = scope_spans.scope.map(|s| s.name).unwrap_or_default();
+            out.reserve(scope_spans.spans.len());
+            for span in scope_spans.spans {
                 if span.trace_id.len() != 16
                     || span.span_id.len() != 8
                     || span.trace_id.iter().all(|b| *b == 0)
@@ -96,9 +94,9 @@ pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
                     invalid += 1;
                     continue;
                 }
-                let (status, status_message) = match &span.status {
-                    Some(s) if s.code == 2 => ("error", s.message.clone()),
-                    Some(s) if s.code == 1 => ("ok", s.message.clone()),
+                let (status, status_message) = match span.status {
+                    Some(s) if s.code == 2 => ("error", s.message),
+                    Some(s) if s.code == 1 => ("ok", s.message),
                     _ => ("unset", String::new()),
                 };
                 out.push(Span {
@@ -107,32 +105,32 @@ pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
                     parent_span_id: (!span.parent_span_id.is_empty()
                         && span.parent_span_id.iter().any(|b| *b != 0))
                     .then(|| hex(&span.parent_span_id)),
-                    name: span.name.clone(),
-                    kind: kind(span.kind).to_owned(),
+                    name: span.name,
+                    kind: kind(span.kind).into(),
                     start_ns: span.start_time_unix_nano,
                     end_ns: span.end_time_unix_nano.max(span.start_time_unix_nano),
-                    status: status.to_owned(),
+                    status: status.into(),
                     status_message,
                     service: service.clone(),
                     scope: scope.clone(),
-                    attributes: attributes(&span.attributes),
+                    attributes: attributes(span.attributes),
                     resource: std::sync::Arc::clone(&resource),
                     events: span
                         .events
-                        .iter()
+                        .into_iter()
                         .map(|e| SpanEvent {
-                            name: e.name.clone(),
+                            name: e.name,
                             time_ns: e.time_unix_nano,
-                            attributes: attributes(&e.attributes),
+                            attributes: attributes(e.attributes),
                         })
                         .collect(),
                     links: span
                         .links
-                        .iter()
+                        .into_iter()
                         .map(|l| SpanLink {
                             trace_id: hex(&l.trace_id),
                             span_id: hex(&l.span_id),
-                            attributes: attributes(&l.attributes),
+                            attributes: attributes(l.attributes),
                         })
                         .collect(),
                     logs: Vec::new(),
@@ -145,17 +143,17 @@ pub fn spans(request: &ExportTraceServiceRequest) -> (Vec<Span>, u64) {
 
 /// The log records of an export request that carry a span id, keyed by
 /// (trace id, span id); records without one are counted in the second value.
-pub fn logs(request: &ExportLogsServiceRequest) -> (Vec<(String, String, LogRecord)>, u64) {
+pub fn logs(request: ExportLogsServiceRequest) -> (Vec<(String, String, LogRecord)>, u64) {
     let mut out = Vec::new();
     let mut unattached = 0;
-    for resource_logs in &request.resource_logs {
-        for scope_logs in &resource_logs.scope_logs {
-            for record in &scope_logs.log_records {
+    for resource_logs in request.resource_logs {
+        for scope_logs in resource_logs.scope_logs {
+            for record in scope_logs.log_records {
                 if record.trace_id.len() != 16 || record.span_id.len() != 8 {
                     unattached += 1;
                     continue;
                 }
-                let body = match value(record.body.as_ref()) {
+                let body = match value(record.body) {
                     Value::String(s) => s,
                     Value::Null => String::new(),
                     other => other.to_string(),
@@ -169,9 +167,9 @@ pub fn logs(request: &ExportLogsServiceRequest) -> (Vec<(String, String, LogReco
                         } else {
                             record.observed_time_unix_nano
                         },
-                        severity: record.severity_text.clone(),
+                        severity: record.severity_text,
                         body,
-                        attributes: attributes(&record.attributes),
+                        attributes: attributes(record.attributes),
                     },
                 ));
             }

@@ -1,19 +1,20 @@
-//! The in-process path: an OpenTelemetry `SpanExporter` that hands spans to
-//! an embedded console directly, without a network hop. Give it to
-//! `tta_obs_init` as a span destination, which runs it on its own thread
-//! behind a bounded queue (drops counted), so the console's work never
-//! slows the application.
+//! The in-process path: an OpenTelemetry `SpanExporter` and `LogExporter`
+//! that hand spans and log records to an embedded console directly,
+//! without a network hop. Give them to `tta_obs_init` as a span destination
+//! (with its logs), which runs each on its own thread behind a bounded
+//! queue, so the console's work never slows the application.
 
 use opentelemetry_proto::{
-    tonic::collector::trace::v1::ExportTraceServiceRequest,
+    tonic::collector::{logs::v1::ExportLogsServiceRequest, trace::v1::ExportTraceServiceRequest},
     transform::{
-        common::tonic::ResourceAttributesWithSchema,
+        common::tonic::ResourceAttributesWithSchema, logs::tonic::group_logs_by_resource_and_scope,
         trace::tonic::group_spans_by_resource_and_scope,
     },
 };
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
+    logs::{LogBatch, LogExporter},
     trace::{SpanData, SpanExporter},
 };
 
@@ -39,7 +40,35 @@ impl SpanExporter for ConsoleExporter {
         let request = ExportTraceServiceRequest {
             resource_spans: group_spans_by_resource_and_scope(batch, &self.resource),
         };
-        self.sink.traces(&request);
+        self.sink.traces(request);
+        Ok(())
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.resource = resource.into();
+    }
+}
+
+/// Sends log records to an embedded console
+/// ([`Console::log_exporter`](crate::Console::log_exporter)); they join
+/// their spans as OTLP log records do.
+pub struct ConsoleLogExporter {
+    pub(crate) sink: Sink,
+    pub(crate) resource: ResourceAttributesWithSchema,
+}
+
+impl std::fmt::Debug for ConsoleLogExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleLogExporter").finish_non_exhaustive()
+    }
+}
+
+impl LogExporter for ConsoleLogExporter {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        let request = ExportLogsServiceRequest {
+            resource_logs: group_logs_by_resource_and_scope(&batch, &self.resource),
+        };
+        self.sink.logs(request);
         Ok(())
     }
 

@@ -59,7 +59,7 @@ pub(crate) struct Sink {
 }
 
 impl Sink {
-    pub(crate) fn traces(&self, request: &ExportTraceServiceRequest) {
+    pub(crate) fn traces(&self, request: ExportTraceServiceRequest) {
         let (spans, invalid) = convert::spans(request);
         self.counters
             .spans
@@ -70,7 +70,7 @@ impl Sink {
         self.store.ingest(spans);
     }
 
-    pub(crate) fn logs(&self, request: &ExportLogsServiceRequest) {
+    pub(crate) fn logs(&self, request: ExportLogsServiceRequest) {
         let (logs, unattached) = convert::logs(request);
         self.counters
             .logs
@@ -207,7 +207,7 @@ async fn receive<T, R>(
     sink: &Sink,
     headers: &HeaderMap,
     body: Body,
-    handle: impl FnOnce(&Sink, &T),
+    handle: impl FnOnce(&Sink, T),
     response: &R,
 ) -> Response
 where
@@ -220,7 +220,7 @@ where
     };
     match decode::<T>(sink, headers, &bytes) {
         Ok((request, encoding)) => {
-            handle(sink, &request);
+            handle(sink, request);
             answer(encoding, response)
         }
         Err(response) => *response,
@@ -233,7 +233,7 @@ pub(crate) async fn http_traces(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let handle = |sink: &Sink, request: &ExportTraceServiceRequest| sink.traces(request);
+    let handle = |sink: &Sink, request: ExportTraceServiceRequest| sink.traces(request);
     receive(
         &sink,
         &headers,
@@ -250,7 +250,7 @@ pub(crate) async fn http_logs(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let handle = |sink: &Sink, request: &ExportLogsServiceRequest| sink.logs(request);
+    let handle = |sink: &Sink, request: ExportLogsServiceRequest| sink.logs(request);
     receive(
         &sink,
         &headers,
@@ -271,7 +271,7 @@ impl TraceService for Grpc {
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        self.0.traces(request.get_ref());
+        self.0.traces(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -282,7 +282,7 @@ impl LogsService for Grpc {
         &self,
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.0.logs(request.get_ref());
+        self.0.logs(request.into_inner());
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }

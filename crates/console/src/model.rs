@@ -2,6 +2,8 @@
 //! them (ids in lowercase hex, times in Unix nanoseconds), with the log
 //! records that belong to them, and the summaries it derives.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -21,13 +23,13 @@ pub struct Span {
     /// The span's name.
     pub name: String,
     /// `internal`, `server`, `client`, `producer` or `consumer`.
-    pub kind: String,
+    pub kind: Cow<'static, str>,
     /// Start, in Unix nanoseconds.
     pub start_ns: u64,
     /// End, in Unix nanoseconds.
     pub end_ns: u64,
     /// `unset`, `ok` or `error`.
-    pub status: String,
+    pub status: Cow<'static, str>,
     /// The status message, for errors.
     pub status_message: String,
     /// The resource's `service.name` (`unknown_service` when missing).

@@ -1,14 +1,14 @@
 //! Writing the store's file behind the ingest path: a thread of its own
-//! takes the keys of changed spans through a bounded queue, copies those
-//! spans out of the memory store, and writes each group of waiting batches
-//! in one `redb` transaction, so receiving spans costs the memory store
-//! only. A full queue drops the batch's writes (the spans
+//! takes the changed spans (shared with the memory store, not copied)
+//! through a bounded queue, serializes them, and writes each group of
+//! waiting batches in one `redb` transaction, so receiving spans costs the
+//! memory store only. A full queue drops the batch's writes (the spans
 //! stay in memory, and the drop is counted and shown); the file catches up
 //! with the next batches.
 
 use std::{
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicU64, Ordering},
         mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
     },
@@ -17,7 +17,7 @@ use std::{
 
 use redb::TableDefinition;
 
-use crate::{model::Span, store::Inner};
+use crate::model::Span;
 
 /// The spans table: `trace_id` + `span_id` (hex) to the span as JSON.
 pub(crate) const SPANS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("spans");
@@ -30,25 +30,20 @@ pub(crate) fn key_of(span: &Span) -> String {
     format!("{}{}", span.trace_id, span.span_id)
 }
 
-/// The (trace id, span id) of spans to write, and the file keys of
-/// evicted spans to delete.
+/// The spans to write, and the file keys of evicted spans to delete.
 pub(crate) struct Changes {
-    pub(crate) spans: Vec<(String, String)>,
+    pub(crate) spans: Vec<Arc<Span>>,
     pub(crate) evicted: Vec<String>,
 }
 
-/// Writes `changes` in one transaction; with `durable`, the commit waits
-/// for the disk (fsync), else it becomes durable with the next durable one
-/// (a crash in between loses the spans since, never the file).
+/// Writes `changes` in one transaction, in their order (each batch's spans,
+/// then its evictions, which may name those spans); with `durable`, the
+/// commit waits for the disk (fsync), else it becomes durable with the next
+/// durable one (a crash in between loses the spans since, never the file).
 ///
 /// # Errors
 /// The first error of the transaction, as text.
-pub(crate) fn write(
-    db: &redb::Database,
-    spans: &[Span],
-    evicted: &[&[String]],
-    durable: bool,
-) -> Result<(), String> {
+pub(crate) fn write(db: &redb::Database, changes: &[Changes], durable: bool) -> Result<(), String> {
     let text = |e: &dyn std::fmt::Display| e.to_string();
     let mut txn = db.begin_write().map_err(|e| text(&e))?;
     if !durable {
@@ -56,16 +51,18 @@ pub(crate) fn write(
     }
     {
         let mut table = txn.open_table(SPANS).map_err(|e| text(&e))?;
-        for key in evicted.iter().flat_map(|keys| keys.iter()) {
-            table.remove(key.as_str()).map_err(|e| text(&e))?;
-        }
         let mut bytes = Vec::new();
-        for span in spans {
-            bytes.clear();
-            serde_json::to_writer(&mut bytes, span).map_err(|e| text(&e))?;
-            table
-                .insert(key_of(span).as_str(), bytes.as_slice())
-                .map_err(|e| text(&e))?;
+        for change in changes {
+            for span in &change.spans {
+                bytes.clear();
+                serde_json::to_writer(&mut bytes, &**span).map_err(|e| text(&e))?;
+                table
+                    .insert(key_of(span).as_str(), bytes.as_slice())
+                    .map_err(|e| text(&e))?;
+            }
+            for key in &change.evicted {
+                table.remove(key.as_str()).map_err(|e| text(&e))?;
+            }
         }
     }
     txn.commit().map_err(|e| text(&e))
@@ -88,14 +85,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer for `db`, copying changed spans out of `store`.
-    pub(crate) fn start(db: redb::Database, store: Arc<Mutex<Inner>>) -> Self {
+    /// Starts the writer for `db`.
+    pub(crate) fn start(db: redb::Database) -> Self {
         let (queue, inbox) = sync_channel(QUEUE);
         let stats = Arc::new(WriterStats::default());
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("tta-console-store".into())
-            .spawn(move || run(&db, &store, &inbox, &thread_stats))
+            .spawn(move || run(&db, &inbox, &thread_stats))
             .ok();
         Self {
             queue: thread.is_some().then_some(queue),
@@ -133,7 +130,7 @@ impl Drop for Writer {
 /// skip the fsync.
 const DURABLE_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn run(db: &redb::Database, store: &Mutex<Inner>, inbox: &Receiver<Changes>, stats: &WriterStats) {
+fn run(db: &redb::Database, inbox: &Receiver<Changes>, stats: &WriterStats) {
     let mut last_durable = std::time::Instant::now();
     while let Ok(first) = inbox.recv() {
         let mut group = vec![first];
@@ -146,22 +143,14 @@ fn run(db: &redb::Database, store: &Mutex<Inner>, inbox: &Receiver<Changes>, sta
         if durable {
             last_durable = std::time::Instant::now();
         }
-        let keys: Vec<(String, String)> = group
-            .iter_mut()
-            .flat_map(|c| std::mem::take(&mut c.spans))
-            .collect();
-        // Spans evicted meanwhile are simply not found.
-        let spans = store
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .copies(&keys);
-        let evicted: Vec<&[String]> = group.iter().map(|c| c.evicted.as_slice()).collect();
-        if write(db, &spans, &evicted, durable).is_err() {
+        if write(db, &group, durable).is_err() {
             stats.errors.fetch_add(1, Ordering::Relaxed);
         }
+        // The last copies of evicted spans are freed here, off the lock.
+        drop(group);
     }
     // The queue is closed: make everything written durable.
-    if write(db, &[], &[], true).is_err() {
+    if write(db, &[], true).is_err() {
         stats.errors.fetch_add(1, Ordering::Relaxed);
     }
 }

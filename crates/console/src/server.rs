@@ -21,7 +21,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     api::{self, Api},
-    exporter::ConsoleExporter,
+    exporter::{ConsoleExporter, ConsoleLogExporter},
     ingest::{self, Grpc, IngestCounters, Sink},
     store::{Store, StoreConfig},
     ui,
@@ -141,11 +141,25 @@ async fn bind(
 /// Whether an `Authorization` value and a query string carry `token`
 /// (`Bearer <token>`, or `token=<token>` in the query).
 fn carries_token(authorization: Option<&str>, query: Option<&str>, token: &str) -> bool {
-    authorization.and_then(|v| v.strip_prefix("Bearer ")) == Some(token)
+    authorization
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same_secret(given, token))
         || query.is_some_and(|q| {
             q.split('&')
-                .any(|pair| pair.strip_prefix("token=") == Some(token))
+                .filter_map(|pair| pair.strip_prefix("token="))
+                .any(|given| same_secret(given, token))
         })
+}
+
+/// Compares a presented secret with the expected one in time that does not
+/// depend on where they differ (a dozen lines; not worth a dependency).
+fn same_secret(given: &str, expected: &str) -> bool {
+    given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// Refuses requests without the token (header `Authorization: Bearer
@@ -155,16 +169,11 @@ async fn authorize(
     request: Request,
     next: Next,
 ) -> Response {
-    let bearer = request
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let query = request
-        .uri()
-        .query()
-        .and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("token=")));
-    if bearer == Some(&*token) || query == Some(&*token) {
+        .and_then(|v| v.to_str().ok());
+    if carries_token(authorization, request.uri().query(), &token) {
         return next.run(request).await;
     }
     counters
@@ -379,12 +388,25 @@ impl Console {
     /// An exporter handing spans to this console in-process.
     pub fn span_exporter(&self) -> ConsoleExporter {
         ConsoleExporter {
-            sink: Sink {
-                store: Arc::clone(&self.store),
-                counters: Arc::clone(&self.counters),
-                max_body_bytes: self.max_body_bytes,
-            },
+            sink: self.sink(),
             resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
+        }
+    }
+
+    /// An exporter handing log records (the `tracing` bridge's events) to
+    /// this console in-process; they appear on their spans.
+    pub fn log_exporter(&self) -> ConsoleLogExporter {
+        ConsoleLogExporter {
+            sink: self.sink(),
+            resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
+        }
+    }
+
+    fn sink(&self) -> Sink {
+        Sink {
+            store: Arc::clone(&self.store),
+            counters: Arc::clone(&self.counters),
+            max_body_bytes: self.max_body_bytes,
         }
     }
 
@@ -404,5 +426,32 @@ impl Console {
 impl Drop for Console {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carries_token;
+
+    #[test]
+    fn only_the_exact_token_opens_the_door() {
+        let token = "s3cret-token";
+        assert!(carries_token(Some("Bearer s3cret-token"), None, token));
+        assert!(carries_token(None, Some("a=1&token=s3cret-token"), token));
+        for (authorization, query) in [
+            (Some("Bearer s3cret"), None),
+            (Some("Bearer s3cret-token-and-more"), None),
+            (Some("s3cret-token"), None),
+            (Some("Basic s3cret-token"), None),
+            (None, Some("token=s3cret-tokeN")),
+            (None, Some("xtoken=s3cret-token")),
+            (None, Some("token=")),
+            (None, None),
+        ] {
+            assert!(
+                !carries_token(authorization, query, token),
+                "{authorization:?} {query:?}"
+            );
+        }
     }
 }

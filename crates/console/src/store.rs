@@ -133,7 +133,8 @@ pub struct TracePage {
 type Key = (u64, String);
 
 struct Trace {
-    spans: Vec<Span>,
+    /// Shared with the file's writer, which serializes them off the lock.
+    spans: Vec<Arc<Span>>,
     start_ns: u64,
     bytes: usize,
     services: Vec<String>,
@@ -165,7 +166,7 @@ pub(crate) struct Inner {
 /// receivers, the API and the in-process exporter.
 pub struct Store {
     config: StoreConfig,
-    inner: Arc<Mutex<Inner>>,
+    inner: Mutex<Inner>,
     writer: Option<Writer>,
     recovery: Recovery,
 }
@@ -243,7 +244,7 @@ impl Store {
         };
         let mut store = Self {
             config,
-            inner: Arc::default(),
+            inner: Mutex::default(),
             writer: None,
             recovery: Recovery::default(),
         };
@@ -288,8 +289,15 @@ impl Store {
         };
         if let Some(db) = db {
             // What the bounds evicted at start goes from the file now.
-            write(&db, &[], &[evicted.as_slice()], true)?;
-            store.writer = Some(Writer::start(db, Arc::clone(&store.inner)));
+            write(
+                &db,
+                &[Changes {
+                    spans: Vec::new(),
+                    evicted,
+                }],
+                true,
+            )?;
+            store.writer = Some(Writer::start(db));
         }
         Ok(store)
     }
@@ -304,23 +312,24 @@ impl Store {
         if spans.is_empty() {
             return;
         }
-        // The writer is told which spans changed and copies them itself,
-        // on its own thread; a memory-only store keeps no list.
-        let keep_keys = self.writer.is_some();
-        let mut keys = Vec::new();
+        // The writer gets the stored spans themselves (shared, not copied)
+        // and serializes them on its own thread; a memory-only store keeps
+        // no list.
+        let keep = self.writer.is_some();
+        let mut changed = Vec::with_capacity(if keep { spans.len() } else { 0 });
         let evicted = {
             let mut inner = self.lock();
             for span in spans {
-                let key = inner.insert(span);
-                if keep_keys {
-                    keys.push(key);
+                let stored = inner.insert(span);
+                if keep {
+                    changed.push(stored);
                 }
             }
             inner.enforce(&self.config, now_ns())
         };
         if let Some(writer) = &self.writer {
             writer.send(Changes {
-                spans: keys,
+                spans: changed,
                 evicted,
             });
         }
@@ -338,8 +347,9 @@ impl Store {
                     .get_mut(&trace_id)
                     .and_then(|t| t.spans.iter_mut().find(|s| s.span_id == span_id));
                 if let Some(span) = target {
-                    span.logs.push(record);
-                    changed.push((trace_id, span_id));
+                    // Copied only while the writer still holds it.
+                    Arc::make_mut(span).logs.push(record);
+                    changed.push(Arc::clone(span));
                     continue;
                 }
                 if inner.pending_logs.len() < MAX_PENDING_LOGS {
@@ -396,16 +406,20 @@ impl Store {
                 .collect()
         };
         // The attribute filter as a whole line of the trace's `attrs`.
+        // Both searches scan text blobs; memchr's finder, built once per
+        // query, is several times faster than `str::contains` on them.
         let attr_line = query
             .attr
             .as_deref()
             .and_then(|a| a.split_once('='))
             .map(|(k, v)| format!("\n{}={}\n", k.trim(), v.trim()));
+        let attr_line = attr_line.as_deref().map(memchr::memmem::Finder::new);
         let text = query
             .q
             .as_deref()
             .map(str::to_lowercase)
             .filter(|t| !t.is_empty());
+        let text = text.as_deref().map(memchr::memmem::Finder::new);
         let mut out = Vec::new();
         let mut skipped = 0;
         let mut has_more = false;
@@ -419,12 +433,12 @@ impl Store {
                 continue;
             }
             if let Some(line) = &attr_line
-                && !trace.attrs.contains(line.as_str())
+                && line.find(trace.attrs.as_bytes()).is_none()
             {
                 continue;
             }
             if let Some(text) = &text
-                && !trace.search.contains(text.as_str())
+                && text.find(trace.search.as_bytes()).is_none()
             {
                 continue;
             }
@@ -487,7 +501,7 @@ impl Store {
         let spans = keys
             .into_iter()
             .filter_map(|(_, id)| inner.traces.get(id))
-            .flat_map(|t| t.spans.iter())
+            .flat_map(|t| t.spans.iter().map(|s| &**s))
             .filter(|s| {
                 workflow.is_none_or(|w| s.attr_str("tta.workflow.name").as_deref() == Some(w))
             });
@@ -498,7 +512,7 @@ impl Store {
     pub fn trace(&self, trace_id: &str) -> Option<Vec<Span>> {
         let inner = self.lock();
         let trace = inner.traces.get(trace_id)?;
-        let mut spans = trace.spans.clone();
+        let mut spans: Vec<Span> = trace.spans.iter().map(|s| Span::clone(s)).collect();
         spans.sort_by(|a, b| (a.start_ns, &a.span_id).cmp(&(b.start_ns, &b.span_id)));
         Some(spans)
     }
@@ -516,7 +530,7 @@ impl Store {
                     .traces
                     .get(trace)
                     .and_then(|t| t.spans.iter().find(|s| &s.span_id == span))
-                    .cloned()
+                    .map(|s| Span::clone(s))
             })
             .collect()
     }
@@ -653,51 +667,13 @@ pub fn llm_cost(span: &Span) -> Option<f64> {
 }
 
 impl Inner {
-    /// Copies of the spans with these (trace id, span id) keys that are
-    /// still held, for the file's writer.
-    pub(crate) fn copies(&self, keys: &[(String, String)]) -> Vec<Span> {
-        let mut by_trace: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (trace, span) in keys {
-            by_trace
-                .entry(trace.as_str())
-                .or_default()
-                .push(span.as_str());
-        }
-        let mut out = Vec::with_capacity(keys.len());
-        for (trace, spans) in by_trace {
-            let Some(trace) = self.traces.get(trace) else {
-                continue;
-            };
-            if spans.len() == 1 {
-                out.extend(
-                    trace
-                        .spans
-                        .iter()
-                        .filter(|s| s.span_id == spans[0])
-                        .cloned(),
-                );
-            } else {
-                let wanted: std::collections::HashSet<&str> = spans.into_iter().collect();
-                out.extend(
-                    trace
-                        .spans
-                        .iter()
-                        .filter(|s| wanted.contains(s.span_id.as_str()))
-                        .cloned(),
-                );
-            }
-        }
-        out
-    }
-
-    /// Inserts `span`; returns its (trace id, span id).
-    fn insert(&mut self, mut span: Span) -> (String, String) {
-        let trace_id = span.trace_id.clone();
-        let span_id = span.span_id.clone();
+    /// Inserts `span` (replacing a span of the same ids) and returns it as
+    /// stored. Strings are copied only where an index gains an entry.
+    fn insert(&mut self, mut span: Span) -> Arc<Span> {
         if !self.pending_logs.is_empty()
             && let Some(logs) = self
                 .pending_logs
-                .remove(&(trace_id.clone(), span_id.clone()))
+                .remove(&(span.trace_id.clone(), span.span_id.clone()))
         {
             span.logs.extend(logs);
         }
@@ -705,77 +681,84 @@ impl Inner {
         let bytes = span.estimated_bytes();
         let start_ns = span.start_ns;
         let is_root = span.parent_span_id.is_none();
-        let is_llm = span.is_llm();
-        let workflow = span
-            .attr("tta.workflow.name")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned);
-        let old_key = self
-            .traces
-            .get(&trace_id)
-            .map(|t| (t.start_ns, trace_id.clone()));
-        let trace = self
-            .traces
-            .entry(trace_id.clone())
-            .or_insert_with(|| Trace {
-                spans: Vec::new(),
-                start_ns,
-                bytes: 0,
-                services: Vec::new(),
-                workflow: None,
-                summary: None,
-                search: String::from("\n"),
-                attrs: String::from("\n"),
-            });
+        if span.is_llm() {
+            self.llm
+                .insert((start_ns, span.trace_id.clone(), span.span_id.clone()));
+        }
+        let old_start = self.traces.get(&span.trace_id).map(|t| t.start_ns);
+        if old_start.is_none() {
+            self.traces.insert(
+                span.trace_id.clone(),
+                Trace {
+                    spans: Vec::new(),
+                    start_ns,
+                    bytes: 0,
+                    services: Vec::new(),
+                    workflow: None,
+                    summary: None,
+                    search: String::from("\n"),
+                    attrs: String::from("\n"),
+                },
+            );
+        }
+        let span = Arc::new(span);
+        let Some(trace) = self.traces.get_mut(&span.trace_id) else {
+            return span;
+        };
         let searchable = trace.search.len() + trace.attrs.len();
         append_search_text(&mut trace.search, &mut trace.attrs, &span);
         let bytes = bytes + trace.search.len() + trace.attrs.len() - searchable;
-        let new_service = !trace.services.contains(&span.service);
-        let new_service_name = new_service.then(|| span.service.clone());
-        if new_service {
+        let new_service = (!trace.services.contains(&span.service)).then(|| span.service.clone());
+        if new_service.is_some() {
             if is_root {
                 trace.services.insert(0, span.service.clone());
             } else {
                 trace.services.push(span.service.clone());
             }
         }
-        if let Some(existing) = trace.spans.iter_mut().find(|s| s.span_id == span_id) {
+        let new_workflow = trace.workflow.is_none()
+            && match span.attr("tta.workflow.name").and_then(|v| v.as_str()) {
+                Some(workflow) => {
+                    trace.workflow = Some(workflow.to_owned());
+                    true
+                }
+                None => false,
+            };
+        trace.summary = None;
+        let new_start = trace.start_ns.min(start_ns);
+        trace.start_ns = new_start;
+        let moved = old_start.is_some_and(|start| start != new_start);
+        let needs_key = old_start.is_none() || moved || new_service.is_some() || new_workflow;
+        let key = needs_key.then(|| (new_start, span.trace_id.clone()));
+        if let Some(existing) = trace.spans.iter_mut().find(|s| s.span_id == span.span_id) {
             let old = existing.estimated_bytes();
             trace.bytes = (trace.bytes + bytes).saturating_sub(old);
             self.bytes = (self.bytes + bytes).saturating_sub(old);
-            *existing = span;
+            *existing = Arc::clone(&span);
         } else {
             self.spans += 1;
             trace.bytes += bytes;
             self.bytes += bytes;
-            trace.spans.push(span);
+            trace.spans.push(Arc::clone(&span));
         }
-        trace.summary = None;
-        let new_start = trace.start_ns.min(start_ns);
-        let new_workflow = trace.workflow.is_none() && workflow.is_some();
-        if new_workflow {
-            trace.workflow = workflow;
-        }
-        let moved = old_key
-            .as_ref()
-            .is_some_and(|(start, _)| *start != new_start);
-        trace.start_ns = new_start;
-        let key = (new_start, trace_id.clone());
-        if moved || old_key.is_none() {
+        let Some(key) = key else {
+            return span;
+        };
+        if old_start.is_none() || moved {
             let services = trace.services.clone();
             let workflow = trace.workflow.clone();
-            if let Some(old) = &old_key {
-                self.by_start.remove(old);
+            if let Some(old) = old_start.filter(|_| moved) {
+                let old = (old, key.1.clone());
+                self.by_start.remove(&old);
                 for service in &services {
                     if let Some(set) = self.by_service.get_mut(service) {
-                        set.remove(old);
+                        set.remove(&old);
                     }
                 }
                 if let Some(set) = workflow.as_ref().and_then(|w| self.by_workflow.get_mut(w)) {
-                    set.remove(old);
+                    set.remove(&old);
                 }
             }
-            self.by_start.insert(key.clone());
             for service in services {
                 self.by_service
                     .entry(service)
@@ -785,22 +768,19 @@ impl Inner {
             if let Some(w) = workflow {
                 self.by_workflow.entry(w).or_default().insert(key.clone());
             }
+            self.by_start.insert(key);
         } else {
-            if let Some(service) = new_service_name {
+            if let Some(service) = new_service {
                 self.by_service
                     .entry(service)
                     .or_default()
                     .insert(key.clone());
             }
             if new_workflow && let Some(w) = trace.workflow.clone() {
-                self.by_workflow.entry(w).or_default().insert(key.clone());
+                self.by_workflow.entry(w).or_default().insert(key);
             }
         }
-        if is_llm {
-            self.llm
-                .insert((start_ns, trace_id.clone(), span_id.clone()));
-        }
-        (trace_id, span_id)
+        span
     }
 
     /// Evicts the oldest traces until every bound holds; returns the store

@@ -13,7 +13,7 @@ proptest! {
     #[test]
     fn arbitrary_protobuf_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         if let Ok(request) = ExportTraceServiceRequest::decode(bytes.as_slice()) {
-            let (spans, _invalid) = tta_console::decode_spans(&request);
+            let (spans, _invalid) = tta_console::decode_spans(request);
             for span in spans {
                 prop_assert_eq!(span.trace_id.len(), 32);
                 prop_assert_eq!(span.span_id.len(), 16);
@@ -21,14 +21,14 @@ proptest! {
             }
         }
         if let Ok(request) = ExportLogsServiceRequest::decode(bytes.as_slice()) {
-            let _ = tta_console::decode_logs(&request);
+            let _ = tta_console::decode_logs(request);
         }
     }
 
     #[test]
     fn arbitrary_json_never_panics(text in "\\PC{0,256}") {
         if let Ok(request) = serde_json::from_str::<ExportTraceServiceRequest>(&text) {
-            let _ = tta_console::decode_spans(&request);
+            let _ = tta_console::decode_spans(request);
         }
     }
 
@@ -43,7 +43,7 @@ proptest! {
             r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{{"traceId":"{trace}","spanId":"{span}","name":"x","startTimeUnixNano":"{start}","endTimeUnixNano":"{end}"}}]}}]}}]}}"#
         );
         if let Ok(request) = serde_json::from_str::<ExportTraceServiceRequest>(&body) {
-            let _ = tta_console::decode_spans(&request);
+            let _ = tta_console::decode_spans(request);
         }
     }
 }

@@ -1,11 +1,11 @@
-//! The store: survives a restart, holds its bounds (oldest traces first,
+//! The store: survives a restart (log records with their spans), holds its bounds (oldest traces first,
 //! evictions counted), recovers from a corrupt or truncated file with a
 //! report instead of a crash, and answers filtered, paged queries.
 
 use std::{path::PathBuf, time::Duration};
 
 use tta_console::{
-    model::Span,
+    model::{LogRecord, Span},
     store::{Store, StoreConfig, TraceQuery},
 };
 
@@ -98,6 +98,57 @@ fn traces_survive_a_restart() {
         spans.sort_by_key(|s| s.start_ns);
         spans
     });
+}
+
+#[test]
+fn log_records_join_their_span_before_or_after_it_and_survive_a_restart() {
+    let dir = temp("logs");
+    let config = StoreConfig {
+        path: Some(dir.join("store.redb")),
+        ..StoreConfig::default()
+    };
+    let base = now_ns();
+    let record = |body: &str| LogRecord {
+        time_ns: base,
+        severity: "INFO".into(),
+        body: body.into(),
+        attributes: Vec::new(),
+    };
+    let (t1, t2) = (format!("{:032x}", 1), format!("{:032x}", 2));
+    {
+        let store = Store::open(config.clone()).unwrap();
+        // Trace 1's log arrives after its span, trace 2's before.
+        store.ingest(trace(1, base));
+        store.ingest_logs(vec![(
+            t1.clone(),
+            format!("{:016x}", 1 << 16 | 2),
+            record("after"),
+        )]);
+        store.ingest_logs(vec![(
+            t2.clone(),
+            format!("{:016x}", 2 << 16 | 3),
+            record("before"),
+        )]);
+        store.ingest(trace(2, base + 1_000_000));
+    }
+    let store = Store::open(config).unwrap();
+    let bodies = |trace_id: &str| -> Vec<(String, Vec<String>)> {
+        store
+            .trace(trace_id)
+            .unwrap()
+            .into_iter()
+            .filter(|s| !s.logs.is_empty())
+            .map(|s| (s.span_id, s.logs.into_iter().map(|l| l.body).collect()))
+            .collect()
+    };
+    assert_eq!(
+        bodies(&t1),
+        vec![(format!("{:016x}", 1 << 16 | 2), vec!["after".to_owned()])]
+    );
+    assert_eq!(
+        bodies(&t2),
+        vec![(format!("{:016x}", 2 << 16 | 3), vec!["before".to_owned()])]
+    );
 }
 
 #[test]
