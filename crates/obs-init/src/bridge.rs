@@ -4,20 +4,26 @@
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
-use opentelemetry_sdk::{Resource, logs::SdkLoggerProvider, trace::SdkTracerProvider};
+use opentelemetry_sdk::{
+    Resource,
+    logs::{LoggerProviderBuilder, SdkLoggerProvider},
+    trace::SdkTracerProvider,
+};
 use tracing_subscriber::{Layer as _, filter::LevelFilter, layer::SubscriberExt};
 
 use crate::{
-    InitError,
+    InitError, SpanDestination,
     otlp::{OtlpProtocol, OtlpSettings},
 };
 
 /// Installs the global `tracing` subscriber. Log records are exported over
-/// OTLP/HTTP when traces are (`logs_url` next to the traces URL); otherwise
-/// only spans are bridged.
+/// OTLP/HTTP when traces are (`logs_url` next to the traces URL), and to
+/// each destination that has a log exporter; with neither, only spans are
+/// bridged.
 pub(crate) fn install(
     tracer_provider: &SdkTracerProvider,
     otlp: Option<&OtlpSettings>,
+    destinations: &[SpanDestination],
     resource: Resource,
     level: LevelFilter,
 ) -> Result<Option<SdkLoggerProvider>, InitError> {
@@ -25,15 +31,14 @@ pub(crate) fn install(
     let spans = tracing_opentelemetry::layer()
         .with_tracer(tracer)
         .with_filter(level);
-    let logger_provider = match otlp {
-        Some(settings) if settings.protocol == OtlpProtocol::HttpProtobuf => Some(
-            SdkLoggerProvider::builder()
-                .with_resource(resource)
-                .with_batch_exporter(log_exporter(settings)?)
-                .build(),
-        ),
-        _ => None,
-    };
+    let mut builder = None::<LoggerProviderBuilder>;
+    if let Some(settings) = otlp.filter(|s| s.protocol == OtlpProtocol::HttpProtobuf) {
+        builder = Some(SdkLoggerProvider::builder().with_batch_exporter(log_exporter(settings)?));
+    }
+    for add in destinations.iter().filter_map(SpanDestination::take_logs) {
+        builder = Some(add(builder.unwrap_or_else(SdkLoggerProvider::builder)));
+    }
+    let logger_provider = builder.map(|b| b.with_resource(resource).build());
     let logs = logger_provider
         .as_ref()
         .map(|provider| OpenTelemetryTracingBridge::new(provider).with_filter(level));

@@ -449,7 +449,8 @@ impl ObservabilityConfigBuilder {
 
     /// Installs the `tracing` bridge as the global subscriber: `tracing`
     /// spans and events at `level` or above become OpenTelemetry spans in
-    /// the same traces and (over OTLP/HTTP) log records with trace ids.
+    /// the same traces and log records with trace ids (over OTLP/HTTP,
+    /// and to each destination given [`SpanDestination::with_logs`]).
     pub fn tracing_bridge(mut self, level: tracing_subscriber::filter::LevelFilter) -> Self {
         self.tracing_bridge = Some(level);
         self

@@ -13,6 +13,7 @@ use opentelemetry::trace::{SpanId, TraceId};
 use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
+    logs::{LogExporter, LoggerProviderBuilder},
     trace::{SpanData, SpanExporter},
 };
 
@@ -38,6 +39,9 @@ pub const MAX_HELD_SPANS: usize = 8192;
 
 type Start = Box<dyn FnOnce(&Resource, QueueSettings, Arc<PipelineStats>) -> QueueProcessor + Send>;
 
+/// Adds a destination's log exporter to the bridge's logger provider.
+pub(crate) type LogStart = Box<dyn FnOnce(LoggerProviderBuilder) -> LoggerProviderBuilder + Send>;
+
 /// A span destination: a name (the `exporter` label of the pipeline's
 /// metrics), an exporter and a selection. The exporter runs on the
 /// destination's own thread without a Tokio runtime: use an HTTP exporter
@@ -60,6 +64,7 @@ pub struct SpanDestination {
     name: &'static str,
     selection: SpanSelection,
     start: Arc<Mutex<Option<Start>>>,
+    logs: Arc<Mutex<Option<LogStart>>>,
 }
 
 impl fmt::Debug for SpanDestination {
@@ -87,7 +92,30 @@ impl SpanDestination {
             name,
             selection,
             start: Arc::new(Mutex::new(Some(start))),
+            logs: Arc::default(),
         }
+    }
+
+    /// Also sends the `tracing` bridge's events, as OTLP log records with
+    /// their trace and span ids, to `exporter` (when the bridge is on; see
+    /// [`ObservabilityConfigBuilder::tracing_bridge`](crate::ObservabilityConfigBuilder::tracing_bridge)).
+    /// The records go through the SDK's batch log processor: a thread of
+    /// its own behind a bounded queue of 2,048 records, whose overflow is
+    /// dropped, so the application never waits for the destination.
+    #[must_use]
+    pub fn with_logs<L>(self, exporter: L) -> Self
+    where
+        L: LogExporter + 'static,
+    {
+        *self.logs.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(move |builder| {
+            builder.with_batch_exporter(exporter)
+        }));
+        self
+    }
+
+    /// The destination's log exporter, once (`None` without one).
+    pub(crate) fn take_logs(&self) -> Option<LogStart> {
+        self.logs.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     /// The destination's name.

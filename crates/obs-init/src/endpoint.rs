@@ -193,7 +193,9 @@ pub fn initialize_observability(
         &secrets,
     )?;
     let logger_provider = match tracing_bridge {
-        Some(level) => crate::bridge::install(&provider, otlp.as_ref(), resource, level)?,
+        Some(level) => {
+            crate::bridge::install(&provider, otlp.as_ref(), &destinations, resource, level)?
+        }
         None => None,
     };
 

@@ -7,6 +7,7 @@ pub mod collector;
 pub mod exposition;
 pub mod generated;
 pub mod otlp;
+pub mod process;
 pub mod recorder;
 pub mod specs;
 

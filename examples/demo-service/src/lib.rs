@@ -394,8 +394,9 @@ pub struct LoadStats {
     pub failed: AtomicU64,
     /// 503 answers from the API's load shedding (also counted as failed).
     pub shed: AtomicU64,
-    /// Ticks that sent nothing because `max_in_flight` requests were
-    /// already waiting.
+    /// Requests not sent: ticks that found `max_in_flight` requests
+    /// already waiting, and ticks missed because the generator fell behind
+    /// its rate (a machine too busy to keep it).
     pub skipped: AtomicU64,
 }
 
@@ -417,12 +418,21 @@ pub async fn generate_load(
         .layer(InjectLayer)
         .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
     let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate.max(1))));
-    // Behind schedule, skip the missed ticks rather than bursting to catch up.
+    // Behind schedule, skip the missed ticks rather than bursting to catch
+    // up, and count them as not sent.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let started = tokio::time::Instant::now();
+    let mut ticked = 0u64;
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
             _ = stop.wait_for(|s| *s) => return,
+        }
+        ticked += 1;
+        let due = (started.elapsed().as_secs_f64() * f64::from(rate.max(1))) as u64 + 1;
+        if due > ticked {
+            stats.skipped.fetch_add(due - ticked, Ordering::Relaxed);
+            ticked = due;
         }
         let Ok(permit) = Arc::clone(&in_flight).try_acquire_owned() else {
             stats.skipped.fetch_add(1, Ordering::Relaxed);

@@ -112,11 +112,11 @@ async fn run(args: Args) -> Result<(), String> {
             "tta demo: console {} : open it to see each request as a workflow (retries, breakers, sagas, LLM calls)",
             console.ui_url()
         );
-        config = config.with_span_destination(SpanDestination::new(
-            "console",
-            console.span_exporter(),
-            SpanSelection::All,
-        ));
+        // With TTA_TRACING_BRIDGE set, `tracing` events join their spans.
+        config = config.with_span_destination(
+            SpanDestination::new("console", console.span_exporter(), SpanSelection::All)
+                .with_logs(console.log_exporter()),
+        );
         Some(console)
     };
     let langfuse = match LangfuseConfig::from_env_if_set().map_err(|e| e.to_string())? {
@@ -213,7 +213,7 @@ async fn run(args: Args) -> Result<(), String> {
         console.shutdown(Duration::from_secs(1)).await;
     }
     eprintln!(
-        "tta demo: stopped; {} requests answered, {} failed, {} shed by the API, {} not sent (generator at its in-flight limit); telemetry {report}",
+        "tta demo: stopped; {} requests answered, {} failed, {} shed by the API, {} not sent (generator at its in-flight limit or behind its rate); telemetry {report}",
         stats.ok.load(Ordering::Relaxed),
         stats.failed.load(Ordering::Relaxed),
         stats.shed.load(Ordering::Relaxed),

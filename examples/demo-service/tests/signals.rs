@@ -5,120 +5,37 @@
 //! error; a planted secret shows in none of its output.
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use tta_test_support::collector::{Behaviour, Collector};
+use tta_test_support::{
+    collector::{Behaviour, Collector},
+    process::{Process, signal},
+};
 
 const DEMO: &str = env!("CARGO_BIN_EXE_tta-demo");
 
-/// A running demo and the lines it printed on stderr so far.
-struct Demo {
-    child: Child,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
+/// A running demo.
+struct Demo;
 
 impl Demo {
-    fn start(program: &str, args: &[&str], env: &[(&str, String)]) -> Self {
-        let mut child = Command::new(program)
+    fn start(program: &str, args: &[&str], env: &[(&str, String)]) -> Process {
+        let mut command = Command::new(program);
+        command
             .args(args)
             .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
             .env_remove("LANGFUSE_PUBLIC_KEY")
             .env_remove("LANGFUSE_SECRET_KEY")
             .env("TTA_METRICS_ADDR", "127.0.0.1:0")
             .env("TTA_DEMO_NO_CONSOLE", "true")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the demo starts");
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let lines = BufReader::new(child.stderr.take().expect("piped"));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            for line in lines.lines().map_while(Result::ok) {
-                eprintln!("demo: {line}");
-                sink.lock().unwrap().push(line);
-            }
-        });
-        Self { child, stderr }
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        Process::spawn("demo", command)
     }
 
-    fn binary(args: &[&str], env: &[(&str, String)]) -> Self {
+    fn binary(args: &[&str], env: &[(&str, String)]) -> Process {
         Self::start(DEMO, args, env)
     }
-
-    fn text(&self) -> String {
-        self.stderr.lock().unwrap().join("\n")
-    }
-
-    /// Waits until stderr has a line containing `needle`.
-    fn wait_for(&self, needle: &str, within: Duration) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(line) = self
-                .stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.contains(needle))
-            {
-                return line.clone();
-            }
-            assert!(
-                start.elapsed() < within,
-                "no line with {needle:?} after {within:?}:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The address printed after `label` (`metrics http://ADDR/metrics`).
-    fn addr_after(&self, label: &str) -> String {
-        let line = self.wait_for(label, Duration::from_secs(30));
-        let rest = &line[line.find(label).unwrap() + label.len()..];
-        rest.trim_start_matches("http://")
-            .split(['/', ' ', ';'])
-            .next()
-            .unwrap()
-            .to_owned()
-    }
-
-    fn exit(&mut self, within: Duration) -> std::process::ExitStatus {
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
-                return status;
-            }
-            assert!(
-                start.elapsed() < within,
-                "still running {within:?} later:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
 }
 
 /// The number in the final line before `word` (`... 12 spans exported`).
@@ -142,7 +59,7 @@ fn otlp_env(collector: &Collector) -> Vec<(&'static str, String)> {
 
 /// SIGTERM under load: graceful stop, every queued span delivered, and a
 /// report that says so.
-fn sigterm_delivers_the_queued_spans(demo: &mut Demo, collector: &Collector, pid: u32) {
+fn sigterm_delivers_the_queued_spans(demo: &mut Process, collector: &Collector, pid: u32) {
     demo.wait_for("tta demo: API", Duration::from_secs(30));
     let start = Instant::now();
     while collector.spans() == 0 {
