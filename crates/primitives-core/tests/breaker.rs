@@ -209,3 +209,38 @@ async fn outcomes_from_before_a_transition_are_ignored() {
         "a stale success does not close the breaker"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_failure_does_not_count_against_the_recovered_breaker() {
+    // A slow call admitted while closed fails after the breaker opened,
+    // probed and closed again: that failure belongs to the old generation,
+    // so one fresh failure leaves the recovered breaker closed (two are
+    // needed to trip it).
+    let mock = MockPrimitive::<u32, u32>::new()
+        .then_fail_after(Duration::from_secs(30), WorkflowError::msg("stale"))
+        .then_fail(WorkflowError::msg("trip 1"))
+        .then_fail(WorkflowError::msg("trip 2"))
+        .then_return(0) // the probe
+        .then_fail(WorkflowError::msg("fresh"))
+        .otherwise_return(1);
+    let cb = mock.circuit_breaker(config(FailurePolicy::ConsecutiveFailures(2), 1));
+    let slow = tokio::spawn({
+        let cb = cb.clone();
+        async move { call(&cb, 1).await }
+    });
+    tokio::task::yield_now().await;
+    let _ = call(&cb, 1).await;
+    let _ = call(&cb, 1).await;
+    assert_eq!(cb.state(), BreakerState::Open);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert_eq!(call(&cb, 1).await.unwrap(), 0, "the probe succeeds");
+    assert_eq!(cb.state(), BreakerState::Closed);
+    tokio::time::advance(Duration::from_secs(20)).await;
+    assert!(slow.await.unwrap().is_err(), "the slow call failed late");
+    assert!(call(&cb, 1).await.is_err());
+    assert_eq!(
+        cb.state(),
+        BreakerState::Closed,
+        "the stale failure was not counted: one fresh failure does not trip it"
+    );
+}

@@ -131,6 +131,37 @@ fn jitter_stays_within_its_bounds() {
     assert_eq!(full.backoff(u32::MAX), Duration::from_secs(10));
 }
 
+#[test]
+fn a_backoff_that_reaches_the_cap_is_the_cap_to_the_nanosecond() {
+    // 10,000,000 s + 1 ns has no exact f64: a backoff computed in seconds
+    // that reaches the cap must return the cap itself, not its rounding.
+    let cap = Duration::new(10_000_000, 1);
+    let policy = RetryPolicy::builder()
+        .initial_backoff(cap)
+        .max_backoff(cap)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    assert_eq!(policy.backoff(1), cap);
+    assert_eq!(policy.delay(1), cap);
+    // Below the cap the computed value is returned: 100 ms, 200 ms, 350 ms.
+    let doubling = RetryPolicy::builder()
+        .initial_backoff(Duration::from_millis(100))
+        .max_backoff(Duration::from_millis(350))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let backoffs: Vec<_> = (1..=3).map(|a| doubling.backoff(a)).collect();
+    assert_eq!(
+        backoffs,
+        [
+            Duration::from_millis(100),
+            Duration::from_millis(200),
+            Duration::from_millis(350)
+        ]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn retry_budget_stops_retries_from_multiplying_load() {
     // No floor, 50% of calls may be retried: two failing calls earn one retry.
