@@ -1,6 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`.
 #![allow(clippy::print_stdout)] // a command-line tool reports on stdout
 
+mod mutants;
 mod setup;
 mod specs;
 mod stack;
@@ -61,6 +62,18 @@ enum Cmd {
     Dashboards {
         /// Arguments for the generator (`--check`, `--config FILE`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Mutation testing with cargo-mutants (installed when missing) of
+    /// `primitives-core` (default), `primitives-obs` or `obs-init`'s
+    /// pipeline; arguments after `--` go to cargo-mutants (e.g. `--list`,
+    /// `--file src/retry.rs`). Not part of `ci`: tens of minutes a crate.
+    Mutants {
+        /// The crate: primitives-core, primitives-obs or obs-init.
+        #[arg(default_value = "primitives-core")]
+        krate: String,
+        /// Arguments for cargo-mutants.
+        #[arg(last = true)]
         args: Vec<String>,
     },
     /// Bring the observability stack up: Docker Compose (collector, Jaeger,
@@ -229,6 +242,7 @@ fn main() -> ExitCode {
         Cmd::Demo { args } => run_package("tta-demo", &args),
         Cmd::Console { args } => run_package("tta-console", &args),
         Cmd::Dashboards { args } => run_package("tta-dashboards", &args),
+        Cmd::Mutants { krate, args } => mutants::run(&krate, &args),
         Cmd::StackUp(options) => stack::up(&options),
         Cmd::StackDown(options) => stack::down(&options),
         Cmd::StackStatus(options) => stack::status(&options),
