@@ -20,10 +20,12 @@ use opentelemetry_sdk::{
 
 use crate::ingest::Sink;
 
-/// Sends spans to an embedded console
-/// ([`Console::span_exporter`](crate::Console::span_exporter)). The spans
-/// take the same path as OTLP ones: converted to the OTLP data model, then
-/// stored.
+/// Sends spans and log records to an embedded console
+/// ([`Console::span_exporter`](crate::Console::span_exporter),
+/// [`Console::log_exporter`](crate::Console::log_exporter)): one type, an
+/// OpenTelemetry `SpanExporter` and `LogExporter` both. They take the same
+/// path as OTLP data: converted to the OTLP data model, then stored (log
+/// records on their spans).
 pub struct ConsoleExporter {
     pub(crate) sink: Sink,
     pub(crate) resource: ResourceAttributesWithSchema,
@@ -49,21 +51,7 @@ impl SpanExporter for ConsoleExporter {
     }
 }
 
-/// Sends log records to an embedded console
-/// ([`Console::log_exporter`](crate::Console::log_exporter)); they join
-/// their spans as OTLP log records do.
-pub struct ConsoleLogExporter {
-    pub(crate) sink: Sink,
-    pub(crate) resource: ResourceAttributesWithSchema,
-}
-
-impl std::fmt::Debug for ConsoleLogExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConsoleLogExporter").finish_non_exhaustive()
-    }
-}
-
-impl LogExporter for ConsoleLogExporter {
+impl LogExporter for ConsoleExporter {
     async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
         let request = ExportLogsServiceRequest {
             resource_logs: group_logs_by_resource_and_scope(&batch, &self.resource),

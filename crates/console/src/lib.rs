@@ -14,7 +14,7 @@ pub mod store;
 mod ui;
 
 pub use convert::{logs as decode_logs, spans as decode_spans};
-pub use exporter::{ConsoleExporter, ConsoleLogExporter};
+pub use exporter::ConsoleExporter;
 pub use ingest::IngestCounters;
 pub use server::{
     Console, ConsoleConfig, ConsoleError, DEFAULT_MAX_BODY_BYTES, DEFAULT_OTLP_GRPC_ADDR,

@@ -21,7 +21,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     api::{self, Api},
-    exporter::{ConsoleExporter, ConsoleLogExporter},
+    exporter::ConsoleExporter,
     ingest::{self, Grpc, IngestCounters, Sink},
     store::{Store, StoreConfig},
     ui,
@@ -387,16 +387,17 @@ impl Console {
 
     /// An exporter handing spans to this console in-process.
     pub fn span_exporter(&self) -> ConsoleExporter {
-        ConsoleExporter {
-            sink: self.sink(),
-            resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
-        }
+        self.exporter()
     }
 
     /// An exporter handing log records (the `tracing` bridge's events) to
     /// this console in-process; they appear on their spans.
-    pub fn log_exporter(&self) -> ConsoleLogExporter {
-        ConsoleLogExporter {
+    pub fn log_exporter(&self) -> ConsoleExporter {
+        self.exporter()
+    }
+
+    fn exporter(&self) -> ConsoleExporter {
+        ConsoleExporter {
             sink: self.sink(),
             resource: (&opentelemetry_sdk::Resource::builder_empty().build()).into(),
         }

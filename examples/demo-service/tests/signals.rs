@@ -16,26 +16,24 @@ use tta_test_support::{
 
 const DEMO: &str = env!("CARGO_BIN_EXE_tta-demo");
 
-/// A running demo.
-struct Demo;
+/// Starts `program` (the demo, or a wrapper running it) with the demo's
+/// test environment: no console, no Langfuse, metrics on a free port.
+fn start_demo(program: &str, args: &[&str], env: &[(&str, String)]) -> Process {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("LANGFUSE_PUBLIC_KEY")
+        .env_remove("LANGFUSE_SECRET_KEY")
+        .env("TTA_METRICS_ADDR", "127.0.0.1:0")
+        .env("TTA_DEMO_NO_CONSOLE", "true")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    Process::spawn("demo", command)
+}
 
-impl Demo {
-    fn start(program: &str, args: &[&str], env: &[(&str, String)]) -> Process {
-        let mut command = Command::new(program);
-        command
-            .args(args)
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .env_remove("LANGFUSE_PUBLIC_KEY")
-            .env_remove("LANGFUSE_SECRET_KEY")
-            .env("TTA_METRICS_ADDR", "127.0.0.1:0")
-            .env("TTA_DEMO_NO_CONSOLE", "true")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
-        Process::spawn("demo", command)
-    }
-
-    fn binary(args: &[&str], env: &[(&str, String)]) -> Process {
-        Self::start(DEMO, args, env)
-    }
+/// Starts the demo binary itself.
+fn demo(args: &[&str], env: &[(&str, String)]) -> Process {
+    start_demo(DEMO, args, env)
 }
 
 /// The number in the final line before `word` (`... 12 spans exported`).
@@ -85,7 +83,7 @@ fn sigterm_delivers_the_queued_spans(demo: &mut Process, collector: &Collector, 
 #[test]
 fn sigterm_stops_the_demo_with_its_spans_delivered() {
     let collector = Collector::start(Behaviour::Accept);
-    let mut demo = Demo::binary(
+    let mut demo = demo(
         &["--listen", "127.0.0.1:0", "--rate", "100"],
         &otlp_env(&collector),
     );
@@ -96,7 +94,7 @@ fn sigterm_stops_the_demo_with_its_spans_delivered() {
 #[test]
 fn sigterm_stops_the_demo_as_pid_1_of_a_pid_namespace() {
     let collector = Collector::start(Behaviour::Accept);
-    let mut demo = Demo::start(
+    let mut demo = start_demo(
         "unshare",
         &[
             "--pid",
@@ -137,7 +135,7 @@ fn a_second_signal_during_shutdown_exits_at_once() {
     let collector = Collector::start(Behaviour::BlackHole);
     let mut env = otlp_env(&collector);
     env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "60000".to_owned()));
-    let mut demo = Demo::binary(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
+    let mut demo = demo(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
     demo.wait_for("tta demo: API", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     let pid = demo.child.id();
@@ -160,7 +158,7 @@ fn without_a_second_signal_a_stuck_collector_still_lets_the_demo_stop_in_time() 
     let collector = Collector::start(Behaviour::BlackHole);
     let mut env = otlp_env(&collector);
     env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "60000".to_owned()));
-    let mut demo = Demo::binary(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
+    let mut demo = demo(&["--listen", "127.0.0.1:0", "--rate", "50"], &env);
     demo.wait_for("tta demo: API", Duration::from_secs(30));
     std::thread::sleep(Duration::from_millis(1500));
     let signalled = Instant::now();
@@ -182,7 +180,7 @@ fn without_a_second_signal_a_stuck_collector_still_lets_the_demo_stop_in_time() 
 #[test]
 fn an_overload_is_shed_while_metrics_and_health_keep_answering() {
     let collector = Collector::start(Behaviour::Accept);
-    let mut demo = Demo::binary(
+    let mut demo = demo(
         &["--listen", "127.0.0.1:0", "--rate", "2000"],
         &otlp_env(&collector),
     );
@@ -233,7 +231,7 @@ fn an_overload_is_shed_while_metrics_and_health_keep_answering() {
 #[test]
 fn bad_input_gets_a_readable_error_naming_the_setting() {
     let run = |args: &[&str], env: &[(&str, String)]| {
-        let mut demo = Demo::binary(args, env);
+        let mut demo = demo(args, env);
         let status = demo.exit(Duration::from_secs(20));
         (status, demo.text())
     };
@@ -334,7 +332,7 @@ fn a_planted_secret_shows_in_none_of_the_demos_output() {
 
 #[test]
 fn the_demos_console_shows_its_traces_in_process() {
-    let mut demo = Demo::start(
+    let mut demo = start_demo(
         DEMO,
         &[
             "--listen",
