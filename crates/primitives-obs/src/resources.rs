@@ -39,12 +39,20 @@ use crate::instruments::instruments;
 
 thread_local! {
     static ALLOCATED: Cell<u64> = const { Cell::new(0) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Bytes allocated on this thread so far, as counted by
 /// [`CountingAllocator`] (always 0 when it is not the global allocator).
 pub fn thread_allocated_bytes() -> u64 {
     ALLOCATED.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Allocations (and growing reallocations) made on this thread so far, as
+/// counted by [`CountingAllocator`] (always 0 when it is not the global
+/// allocator).
+pub fn thread_allocations() -> u64 {
+    ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
 }
 
 /// A global allocator that counts the bytes each thread allocates, then
@@ -60,8 +68,9 @@ pub fn thread_allocated_bytes() -> u64 {
 pub struct CountingAllocator;
 
 fn count(bytes: usize) {
-    // `try_with`: the counter may already be gone while a thread exits.
+    // `try_with`: the counters may already be gone while a thread exits.
     let _ = ALLOCATED.try_with(|c| c.set(c.get().wrapping_add(bytes as u64)));
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get().wrapping_add(1)));
 }
 
 // SAFETY: every method delegates to `System` with the caller's arguments
