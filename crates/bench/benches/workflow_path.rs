@@ -14,7 +14,6 @@
 #![allow(clippy::print_stdout, missing_docs)] // a benchmark reports on stdout
 
 use std::{
-    cell::RefCell,
     hint::black_box,
     rc::Rc,
     sync::{
@@ -341,7 +340,6 @@ fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
         .layer(service_fn(work));
 
     let llm_floor = Rc::new(LlmFloor::new(sdk.tracer("llm_floor")));
-    let llm_floor_provider = Rc::new(RefCell::new(llm_provider()));
 
     vec![
         ("fn", fn_case(|| work(1))),
@@ -449,12 +447,11 @@ fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
             ),
         ),
         ("llm floor", {
-            let (f, p) = (llm_floor, llm_floor_provider);
+            let (f, mut provider) = (llm_floor, llm_provider());
             Box::new(move |rt: &Runtime, n| {
                 rt.block_on(async {
                     for _ in 0..n {
-                        let mut provider = p.borrow_mut();
-                        black_box(f.run(&mut *provider, llm_request()).await);
+                        black_box(f.run(&mut provider, llm_request()).await);
                     }
                 })
             })
