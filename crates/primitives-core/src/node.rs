@@ -9,16 +9,14 @@ use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
-    sync::Arc,
     task::{Context, Poll, ready},
 };
 
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
 
 use crate::{
     Name, WorkflowContext, WorkflowError,
-    observe::{NodeEnd, NodeInfo, NodeOutcome, Observer, PrimitiveType},
+    observe::{Instant, NodeEnd, NodeInfo, NodeOutcome, PrimitiveType},
 };
 
 /// One observed node execution. Exists only when the context has an
@@ -61,7 +59,7 @@ fn recycle(run: Box<NodeRun>) {
 }
 
 struct RunData {
-    observer: Arc<dyn Observer>,
+    /// The node's context (it carries the observer and the node's handle).
     ctx: WorkflowContext,
     name: Name,
     primitive_type: PrimitiveType,
@@ -72,7 +70,7 @@ struct RunData {
 
 struct Finished {
     error: Option<WorkflowError>,
-    elapsed: std::time::Duration,
+    at: Instant,
 }
 
 /// A started node execution, to be handed to [`NodeFuture::new`]. Dropping it
@@ -132,19 +130,20 @@ fn enter_observed(
     name: &Name,
     primitive_type: PrimitiveType,
 ) -> Option<Box<NodeRun>> {
-    let observer = Arc::clone(ctx.observer()?);
     let info = NodeInfo {
         name,
         primitive_type,
     };
-    let handle = observer.on_node_start(&info, ctx);
+    // One clock reading at the start and one at completion: the observer
+    // gets both, and nothing else reads the clock for this node.
+    let started = Instant::now();
+    let handle = ctx.observer()?.on_node_start(&info, ctx, started);
     ctx.set_node_handle(handle);
     Some(new_run(RunData {
-        observer,
         ctx: ctx.clone(),
         name: name.clone(),
         primitive_type,
-        started: Instant::now(),
+        started,
         finished: None,
     }))
 }
@@ -158,7 +157,7 @@ impl NodeRun {
         if let Some(data) = &mut self.data {
             data.finished = Some(Finished {
                 error: output.as_ref().err().cloned(),
-                elapsed: data.started.elapsed(),
+                at: Instant::now(),
             });
         }
     }
@@ -178,17 +177,14 @@ impl NodeRun {
 
 impl RunData {
     fn report(self) {
-        let now = self.started.elapsed();
-        let (outcome, elapsed) = match &self.finished {
-            Some(Finished {
-                error: None,
-                elapsed,
-            }) => (NodeOutcome::Success, *elapsed),
-            Some(Finished {
-                error: Some(e),
-                elapsed,
-            }) => (NodeOutcome::Failure(e), *elapsed),
-            None => (NodeOutcome::Cancelled, now),
+        let (outcome, completed) = match &self.finished {
+            Some(Finished { error: None, at }) => (NodeOutcome::Success, *at),
+            Some(Finished { error: Some(e), at }) => (NodeOutcome::Failure(e), *at),
+            // Cancelled: the future is being dropped now.
+            None => (NodeOutcome::Cancelled, Instant::now()),
+        };
+        let Some(observer) = self.ctx.observer() else {
+            return;
         };
         let info = NodeInfo {
             name: &self.name,
@@ -196,10 +192,10 @@ impl RunData {
         };
         let end = NodeEnd {
             outcome,
-            elapsed,
-            since_completion: now.saturating_sub(elapsed),
+            elapsed: completed.saturating_duration_since(self.started),
+            completed,
         };
-        self.observer.on_node_end(&info, &self.ctx, &end);
+        observer.on_node_end(&info, &self.ctx, &end);
     }
 }
 

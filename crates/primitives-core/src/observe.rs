@@ -37,6 +37,15 @@ use std::{any::Any, sync::Arc, time::Duration};
 
 use crate::{Name, WorkflowContext, WorkflowError, circuit_breaker::BreakerState};
 
+/// The clock node executions are timed with: [`quanta::Instant`], which
+/// reads the CPU's time-stamp counter where it is invariant (a few
+/// nanoseconds) and the OS's monotonic clock elsewhere. It is real time,
+/// also under tokio's paused test clock. An observer that needs wall-clock
+/// timestamps anchors one [`SystemTime`](std::time::SystemTime) reading to
+/// one of these and offsets every other reading from it, so all timestamps
+/// of a trace come from one clock and nest by construction.
+pub use quanta::Instant;
+
 /// Receives what every primitive running under a context that carries it
 /// does. Implementations must be cheap and must not block: they run inline
 /// on the workflow's task. Every method has a no-op default.
@@ -51,10 +60,17 @@ use crate::{Name, WorkflowContext, WorkflowError, circuit_breaker::BreakerState}
 /// a child's state to its parent's through [`WorkflowContext::node_handle`].
 pub trait Observer: Send + Sync + 'static {
     /// A node starts executing under `ctx` (whose
-    /// [`node_handle`](WorkflowContext::node_handle) is the parent node's).
-    /// The returned handle becomes this node's, for its children and events.
-    fn on_node_start(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext) -> Option<NodeHandle> {
-        let _ = (node, ctx);
+    /// [`node_handle`](WorkflowContext::node_handle) is the parent node's),
+    /// at `started` (the reading its [`NodeEnd`] durations are measured
+    /// from). The returned handle becomes this node's, for its children and
+    /// events.
+    fn on_node_start(
+        &self,
+        node: &NodeInfo<'_>,
+        ctx: &WorkflowContext,
+        started: Instant,
+    ) -> Option<NodeHandle> {
+        let _ = (node, ctx, started);
         None
     }
 
@@ -109,12 +125,14 @@ impl NodeOutcome<'_> {
 pub struct NodeEnd<'a> {
     /// How it ended.
     pub outcome: NodeOutcome<'a>,
-    /// Wall time from start to completion (tokio time).
+    /// Time from start to completion: `completed - started`.
     pub elapsed: Duration,
-    /// How long ago the node completed: its end is reported when its future
-    /// is dropped, which can come a little after completion. An observer
-    /// timestamps the end as `now - since_completion`.
-    pub since_completion: Duration,
+    /// When the node completed (its future returned), or, when it was
+    /// cancelled, when its future was dropped. The end is reported when the
+    /// future is dropped, which can come a little after completion (a
+    /// sequence drops a finished step while it starts the next), so an
+    /// observer timestamps the end with this, not with the time it is told.
+    pub completed: Instant,
 }
 
 /// Which primitive emitted an event.

@@ -305,6 +305,7 @@ impl tta_primitives_core::observe::Observer for Paths {
         &self,
         node: &tta_primitives_core::observe::NodeInfo<'_>,
         ctx: &WorkflowContext,
+        _started: tta_primitives_core::observe::Instant,
     ) -> Option<tta_primitives_core::observe::NodeHandle> {
         let parent = ctx
             .node_handle()

@@ -47,6 +47,7 @@ pub(crate) struct NodeMetrics {
     /// Executions counter per error kind (kinds are few and static).
     errors: RwLock<Vec<(&'static str, Counter)>>,
     labels: [Box<str>; 3],
+    primitive_type: PrimitiveType,
 }
 
 impl NodeMetrics {
@@ -190,11 +191,61 @@ pub(crate) fn instruments() -> &'static Instruments {
     })
 }
 
+/// Slots of the per-thread cache of recently used nodes.
+const RECENT_NODES: usize = 64;
+
+thread_local! {
+    /// Recently used nodes, by the addresses and lengths of their label
+    /// strings: a warm lookup hashes two addresses and compares the labels
+    /// it finds, instead of hashing the strings and taking the map's lock.
+    /// A slot whose strings were freed and their memory reused for other
+    /// labels fails the comparison, so the cache can only miss, never lie.
+    static RECENT: std::cell::Cell<[Option<&'static NodeMetrics>; RECENT_NODES]> =
+        const { std::cell::Cell::new([None; RECENT_NODES]) };
+}
+
+impl NodeMetrics {
+    fn is(&self, workflow: &str, primitive: &str, primitive_type: PrimitiveType) -> bool {
+        self.primitive_type == primitive_type
+            && *self.labels[1] == *primitive
+            && *self.labels[0] == *workflow
+    }
+}
+
 impl Instruments {
-    /// The handles of a node, created on first use. Warm calls take a read
-    /// lock and hash three values; they never allocate.
+    /// The handles of a node, created on first use. Warm calls find it in a
+    /// per-thread cache (two addresses hashed, the labels compared), else
+    /// take a read lock and hash the labels; they never allocate.
     #[inline]
     pub(crate) fn node(
+        &self,
+        workflow: &str,
+        primitive: &str,
+        primitive_type: PrimitiveType,
+    ) -> &'static NodeMetrics {
+        let slot = (workflow.as_ptr() as usize)
+            .wrapping_mul(31)
+            .wrapping_add(primitive.as_ptr() as usize)
+            .wrapping_add(primitive_type as usize)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            >> (usize::BITS - RECENT_NODES.trailing_zeros());
+        let cached = RECENT.try_with(|r| r.get()[slot]);
+        if let Ok(Some(node)) = cached
+            && node.is(workflow, primitive, primitive_type)
+        {
+            return node;
+        }
+        let node = self.node_shared(workflow, primitive, primitive_type);
+        let _ = RECENT.try_with(|r| {
+            let mut slots = r.get();
+            slots[slot] = Some(node);
+            r.set(slots);
+        });
+        node
+    }
+
+    /// The handles of a node from the process-wide map.
+    fn node_shared(
         &self,
         workflow: &str,
         primitive: &str,
@@ -264,6 +315,7 @@ impl Instruments {
             error_duration: self.duration.handle(&with_outcome("error")),
             errors: RwLock::new(Vec::new()),
             labels: [key.workflow.into(), key.primitive.into(), t.into()],
+            primitive_type: key.primitive_type,
         }));
         node.handle.get_or_init(|| Arc::new(StaticNode(node)));
         self.zero_event_counters(key);

@@ -4,7 +4,7 @@ use std::{
     borrow::Cow,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU32, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime},
 };
@@ -17,7 +17,9 @@ use opentelemetry::{
 use tta_primitives_core::{
     Name, WorkflowContext,
     circuit_breaker::BreakerState,
-    observe::{Event, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
+    observe::{
+        Event, Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType,
+    },
 };
 
 use crate::instruments::{NodeMetrics, StaticNode, instruments};
@@ -57,10 +59,42 @@ pub mod attr {
     pub const ERROR_TYPE: &str = "error.type";
 }
 
+/// One wall-clock reading and the node clock's reading at the same moment,
+/// taken when a trace's root node starts. Every timestamp of the trace is
+/// the anchor's wall time plus the node clock's offset from it: one clock,
+/// so a child's span starts no earlier and ends no later than its parent's
+/// (see [`NodeSpan::end_offset`]), and one wall-clock reading per execution.
+#[derive(Clone, Copy)]
+struct Anchor {
+    wall: SystemTime,
+    at: Instant,
+}
+
+impl Anchor {
+    /// Nanoseconds from the anchor to `t` (0 for a reading before it).
+    fn offset(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.at).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn wall(&self, offset: u64) -> SystemTime {
+        self.wall + Duration::from_nanos(offset)
+    }
+}
+
+/// `end` of a node span that has not ended yet.
+const NOT_ENDED: u64 = u64::MAX;
+
 /// The state kept for a traced node: its span (in a context, ready to parent
 /// children) and what its children's spans need from it.
 struct NodeSpan {
     cx: Context,
+    anchor: Anchor,
+    /// Start and end as offsets from the anchor (`end`: [`NOT_ENDED`]).
+    start: u64,
+    end: AtomicU64,
+    /// The latest end of this node's children so far.
+    children_end: AtomicU64,
+    parent: Option<Arc<NodeSpan>>,
     metrics: &'static NodeMetrics,
     primitive_type: PrimitiveType,
     children: AtomicU32,
@@ -115,9 +149,23 @@ where
         tracer: &T,
         node: &NodeInfo<'_>,
         ctx: &WorkflowContext,
+        started: Instant,
         metrics: &'static NodeMetrics,
     ) -> NodeSpan {
-        let parent = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>());
+        let parent = ctx
+            .node_handle()
+            .and_then(|h| Arc::clone(h).downcast::<NodeSpan>().ok());
+        let (anchor, start) = match &parent {
+            // A child starts no earlier than its parent.
+            Some(p) => (p.anchor, p.anchor.offset(started).max(p.start)),
+            None => (
+                Anchor {
+                    wall: SystemTime::now(),
+                    at: started,
+                },
+                0,
+            ),
+        };
         let mut attributes = Vec::with_capacity(10);
         attributes.extend([
             KeyValue::new(attr::WORKFLOW_NAME, name_value(ctx.workflow_name_shared())),
@@ -125,7 +173,7 @@ where
             KeyValue::new(attr::PRIMITIVE_TYPE, node.primitive_type.as_str()),
             KeyValue::new(attr::STEP_ID, ctx.step_id().get() as i64),
         ]);
-        let parent_cx = match parent {
+        let parent_cx = match parent.as_deref() {
             Some(parent) => {
                 let index = parent.children.fetch_add(1, Ordering::Relaxed);
                 attributes.push(KeyValue::new(attr::STEP_INDEX, i64::from(index)));
@@ -181,10 +229,17 @@ where
                 name_cow(node.name)
             })
             .with_kind(SpanKind::Internal)
+            .with_start_time(anchor.wall(start))
             .with_attributes(attributes)
             .start_with_context(tracer, &parent_cx);
+        let cx = parent_cx.with_span(span);
         NodeSpan {
-            cx: parent_cx.with_span(span),
+            cx,
+            anchor,
+            start,
+            end: AtomicU64::new(NOT_ENDED),
+            children_end: AtomicU64::new(0),
+            parent,
             metrics,
             primitive_type: node.primitive_type,
             children: AtomicU32::new(0),
@@ -192,6 +247,31 @@ where
             retry_backoff: Mutex::new(None),
             compensating: AtomicBool::new(false),
         }
+    }
+}
+
+impl NodeSpan {
+    /// Records and returns this node's end, as an offset from the anchor:
+    /// when it completed, but no earlier than its start or than any of its
+    /// children's ends (a child cancelled when its finished parent's future
+    /// is dropped ends after the parent completed), and no later than its
+    /// parent's end when the parent has already ended (a child that
+    /// outlived its parent, on a task of its own). So spans nest in time.
+    fn end_offset(&self, completed: Instant) -> u64 {
+        let mut end = self
+            .anchor
+            .offset(completed)
+            .max(self.start)
+            .max(self.children_end.load(Ordering::Acquire));
+        if let Some(parent) = &self.parent {
+            let parent_end = parent.end.load(Ordering::Acquire);
+            if parent_end != NOT_ENDED {
+                end = end.min(parent_end);
+            }
+            parent.children_end.fetch_max(end, Ordering::AcqRel);
+        }
+        self.end.store(end, Ordering::Release);
+        end
     }
 }
 
@@ -237,25 +317,21 @@ pub(crate) fn node_context(ctx: &WorkflowContext) -> Option<Context> {
         .map(|n| n.cx.clone())
 }
 
-/// The node's metrics, from the handle its start stored in the context.
-fn node_metrics(ctx: &WorkflowContext) -> Option<&'static NodeMetrics> {
-    let handle = ctx.node_handle()?;
-    handle
-        .downcast_ref::<NodeSpan>()
-        .map(|s| s.metrics)
-        .or_else(|| handle.downcast_ref::<StaticNode>().map(|n| n.0))
-}
-
 impl<T> Observer for Telemetry<T>
 where
     T: Tracer + Send + Sync + 'static,
     T::Span: Send + Sync + 'static,
 {
-    fn on_node_start(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext) -> Option<NodeHandle> {
+    fn on_node_start(
+        &self,
+        node: &NodeInfo<'_>,
+        ctx: &WorkflowContext,
+        started: Instant,
+    ) -> Option<NodeHandle> {
         let metrics = instruments().node(ctx.workflow_name(), label(node), node.primitive_type);
         metrics.in_flight.increment(1.0);
         Some(match &self.tracer {
-            Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, metrics)),
+            Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, started, metrics)),
             None => Arc::clone(metrics.handle.get()?),
         })
     }
@@ -264,12 +340,14 @@ where
         let Some(handle) = ctx.node_handle() else {
             return;
         };
-        if let Some(metrics) = node_metrics(ctx) {
-            metrics.record_end(&end.outcome, end.elapsed.as_secs_f64());
+        let seconds = end.elapsed.as_secs_f64();
+        if let Some(StaticNode(metrics)) = handle.downcast_ref::<StaticNode>() {
+            return metrics.record_end(&end.outcome, seconds);
         }
         let Some(node) = handle.downcast_ref::<NodeSpan>() else {
             return;
         };
+        node.metrics.record_end(&end.outcome, seconds);
         let span = node.cx.span();
         match end.outcome {
             NodeOutcome::Success => {}
@@ -286,8 +364,7 @@ where
             }
             NodeOutcome::Cancelled => span.set_attribute(KeyValue::new(attr::CANCELLED, true)),
         }
-        // The node completed `since_completion` ago; its span ends then.
-        span.end_with_timestamp(SystemTime::now() - end.since_completion);
+        span.end_with_timestamp(node.anchor.wall(node.end_offset(end.completed)));
     }
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
