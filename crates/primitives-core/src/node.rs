@@ -9,6 +9,7 @@ use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll, ready},
 };
 
@@ -16,15 +17,24 @@ use pin_project_lite::pin_project;
 
 use crate::{
     Name, WorkflowContext, WorkflowError,
-    observe::{Instant, NodeEnd, NodeInfo, NodeOutcome, PrimitiveType},
+    observe::{Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
 };
 
 /// One observed node execution. Exists only when the context has an
 /// observer, so an unobserved node pays one branch; it is boxed so that an
 /// unobserved node's future grows by one pointer, not by this struct.
+///
+/// The box is written field by field when it is taken from the recycling
+/// pool and read in place when the end is reported: the run is never moved.
 pub(crate) struct NodeRun {
     /// `None` only while the box sits in the recycling pool.
-    data: Option<RunData>,
+    observer: Option<Arc<dyn Observer>>,
+    handle: Option<NodeHandle>,
+    name: Name,
+    primitive_type: PrimitiveType,
+    started: Instant,
+    /// Set when the node's future completes; reported when the run drops.
+    finished: Option<Finished>,
 }
 
 /// Observed node runs are boxed (an unobserved node's future then grows by
@@ -38,14 +48,31 @@ thread_local! {
     static POOL: RefCell<Vec<Box<NodeRun>>> = const { RefCell::new(Vec::new()) };
 }
 
-fn new_run(data: RunData) -> Box<NodeRun> {
+fn new_run(
+    observer: Arc<dyn Observer>,
+    handle: Option<NodeHandle>,
+    name: &Name,
+    primitive_type: PrimitiveType,
+    started: Instant,
+) -> Box<NodeRun> {
     let recycled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
     match recycled {
         Some(mut run) => {
-            run.data = Some(data);
+            run.observer = Some(observer);
+            run.handle = handle;
+            run.name.clone_from(name);
+            run.primitive_type = primitive_type;
+            run.started = started;
             run
         }
-        None => Box::new(NodeRun { data: Some(data) }),
+        None => Box::new(NodeRun {
+            observer: Some(observer),
+            handle,
+            name: name.clone(),
+            primitive_type,
+            started,
+            finished: None,
+        }),
     }
 }
 
@@ -56,16 +83,6 @@ fn recycle(run: Box<NodeRun>) {
             pool.push(run);
         }
     });
-}
-
-struct RunData {
-    /// The node's context (it carries the observer and the node's handle).
-    ctx: WorkflowContext,
-    name: Name,
-    primitive_type: PrimitiveType,
-    started: Instant,
-    /// Set when the node's future completes; reported when the run drops.
-    finished: Option<Finished>,
 }
 
 struct Finished {
@@ -137,15 +154,11 @@ fn enter_observed(
     // One clock reading at the start and one at completion: the observer
     // gets both, and nothing else reads the clock for this node.
     let started = Instant::now();
-    let handle = ctx.observer()?.on_node_start(&info, ctx, started);
-    ctx.set_node_handle(handle);
-    Some(new_run(RunData {
-        ctx: ctx.clone(),
-        name: name.clone(),
-        primitive_type,
-        started,
-        finished: None,
-    }))
+    let observer = ctx.observer()?;
+    let handle = observer.on_node_start(&info, ctx, started);
+    let observer = Arc::clone(observer);
+    ctx.set_node_handle(handle.clone());
+    Some(new_run(observer, handle, name, primitive_type, started))
 }
 
 impl NodeRun {
@@ -154,48 +167,38 @@ impl NodeRun {
     #[cold]
     #[inline(never)]
     fn complete<T>(&mut self, output: &Result<T, WorkflowError>) {
-        if let Some(data) = &mut self.data {
-            data.finished = Some(Finished {
-                error: output.as_ref().err().cloned(),
-                at: Instant::now(),
-            });
-        }
+        self.finished = Some(Finished {
+            error: output.as_ref().err().cloned(),
+            at: Instant::now(),
+        });
     }
-}
 
-impl NodeRun {
-    /// Reports the end: the recorded completion, or cancellation.
+    /// Reports the end (the recorded completion, or cancellation), then
+    /// returns the box to the pool, emptied of what it held.
     #[cold]
     #[inline(never)]
     fn report(mut self: Box<Self>) {
-        if let Some(data) = self.data.take() {
-            data.report();
+        if let Some(observer) = self.observer.take() {
+            let (outcome, completed) = match &self.finished {
+                Some(Finished { error: None, at }) => (NodeOutcome::Success, *at),
+                Some(Finished { error: Some(e), at }) => (NodeOutcome::Failure(e), *at),
+                // Cancelled: the future is being dropped now.
+                None => (NodeOutcome::Cancelled, Instant::now()),
+            };
+            let info = NodeInfo {
+                name: &self.name,
+                primitive_type: self.primitive_type,
+            };
+            let end = NodeEnd {
+                outcome,
+                elapsed: completed.saturating_duration_since(self.started),
+                completed,
+            };
+            observer.on_node_end(&info, self.handle.as_ref(), &end);
         }
+        self.handle = None;
+        self.finished = None;
         recycle(self);
-    }
-}
-
-impl RunData {
-    fn report(self) {
-        let (outcome, completed) = match &self.finished {
-            Some(Finished { error: None, at }) => (NodeOutcome::Success, *at),
-            Some(Finished { error: Some(e), at }) => (NodeOutcome::Failure(e), *at),
-            // Cancelled: the future is being dropped now.
-            None => (NodeOutcome::Cancelled, Instant::now()),
-        };
-        let Some(observer) = self.ctx.observer() else {
-            return;
-        };
-        let info = NodeInfo {
-            name: &self.name,
-            primitive_type: self.primitive_type,
-        };
-        let end = NodeEnd {
-            outcome,
-            elapsed: completed.saturating_duration_since(self.started),
-            completed,
-        };
-        observer.on_node_end(&info, &self.ctx, &end);
     }
 }
 

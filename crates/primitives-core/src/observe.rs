@@ -57,7 +57,8 @@ pub use quanta::Instant;
 /// [`on_event`](Self::on_event) reports what the node did. The [`NodeHandle`]
 /// returned by `on_node_start` (a span, say) is stored in the node's context
 /// and inherited by the contexts of its children, so an observer can parent
-/// a child's state to its parent's through [`WorkflowContext::node_handle`].
+/// a child's state to its parent's through [`WorkflowContext::node_handle`];
+/// it is also what `on_node_end` is given.
 pub trait Observer: Send + Sync + 'static {
     /// A node starts executing under `ctx` (whose
     /// [`node_handle`](WorkflowContext::node_handle) is the parent node's),
@@ -74,9 +75,12 @@ pub trait Observer: Send + Sync + 'static {
         None
     }
 
-    /// A node finished (or was cancelled). `ctx` carries the node's handle.
-    fn on_node_end(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, end: &NodeEnd<'_>) {
-        let _ = (node, ctx, end);
+    /// A node finished (or was cancelled). `handle` is the one
+    /// [`on_node_start`](Self::on_node_start) returned for it: keep there
+    /// whatever the end needs from the start (the context is not kept for
+    /// the end, so that a node costs no more than it must).
+    fn on_node_end(&self, node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
+        let _ = (node, handle, end);
     }
 
     /// A node reports an event; `ctx` carries the node's handle.
@@ -85,8 +89,65 @@ pub trait Observer: Send + Sync + 'static {
     }
 }
 
-/// State an [`Observer`] attaches to one node execution, such as its span.
-pub type NodeHandle = Arc<dyn Any + Send + Sync>;
+/// State an [`Observer`] attaches to one node execution, such as its span:
+/// a value of the observer's own type, shared by reference counting, or a
+/// `'static` one (process-wide per-node state), which costs nothing to
+/// clone.
+///
+/// ```
+/// use tta_primitives_core::observe::NodeHandle;
+///
+/// let span = NodeHandle::new(String::from("span of step a"));
+/// assert_eq!(span.downcast_ref::<String>().map(String::as_str), Some("span of step a"));
+/// static PER_NODE: u32 = 7;
+/// assert_eq!(NodeHandle::from_static(&PER_NODE).downcast_ref::<u32>(), Some(&7));
+/// ```
+#[derive(Clone)]
+pub struct NodeHandle(HandleRepr);
+
+#[derive(Clone)]
+enum HandleRepr {
+    Shared(Arc<dyn Any + Send + Sync>),
+    Static(&'static (dyn Any + Send + Sync)),
+}
+
+impl NodeHandle {
+    /// A handle holding `value`, shared by reference counting.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Self {
+        Self(HandleRepr::Shared(Arc::new(value)))
+    }
+
+    /// A handle to a `'static` value: cloning it copies a reference.
+    pub fn from_static(value: &'static (dyn Any + Send + Sync)) -> Self {
+        Self(HandleRepr::Static(value))
+    }
+
+    /// The value, when it is a `T`.
+    pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
+        match &self.0 {
+            HandleRepr::Shared(value) => value.downcast_ref(),
+            HandleRepr::Static(value) => value.downcast_ref(),
+        }
+    }
+
+    /// The shared value, when the handle was made with [`new`](Self::new)
+    /// from a `T`.
+    pub fn downcast_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        match &self.0 {
+            HandleRepr::Shared(value) => Arc::clone(value).downcast().ok(),
+            HandleRepr::Static(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            HandleRepr::Shared(_) => "NodeHandle(shared)",
+            HandleRepr::Static(_) => "NodeHandle(static)",
+        })
+    }
+}
 
 /// How a node execution ended.
 #[derive(Debug, Clone, Copy)]

@@ -314,19 +314,16 @@ impl tta_primitives_core::observe::Observer for Paths {
             .unwrap_or_default();
         let path = format!("{parent}/{}", node.name);
         self.0.lock().unwrap().push(format!("start {path}"));
-        Some(Arc::new(path))
+        Some(tta_primitives_core::observe::NodeHandle::new(path))
     }
 
     fn on_node_end(
         &self,
         _node: &tta_primitives_core::observe::NodeInfo<'_>,
-        ctx: &WorkflowContext,
+        handle: Option<&tta_primitives_core::observe::NodeHandle>,
         end: &tta_primitives_core::observe::NodeEnd<'_>,
     ) {
-        let path = ctx
-            .node_handle()
-            .and_then(|h| h.downcast_ref::<String>())
-            .unwrap();
+        let path = handle.and_then(|h| h.downcast_ref::<String>()).unwrap();
         let outcome = match end.outcome.error_type() {
             "" => end.outcome.as_str().to_string(),
             kind => format!("{} {kind}", end.outcome.as_str()),

@@ -2,7 +2,7 @@
 
 use std::{
     hash::{Hash, Hasher},
-    sync::{Arc, OnceLock, RwLock},
+    sync::{OnceLock, RwLock},
 };
 
 use hashbrown::{Equivalent, HashMap};
@@ -38,8 +38,6 @@ fn series_cap() -> usize {
 /// cap), so executions refer to them without reference counting.
 #[derive(Debug)]
 pub(crate) struct NodeMetrics {
-    /// This node as an observer handle (for metrics-only observation).
-    pub(crate) handle: OnceLock<tta_primitives_core::observe::NodeHandle>,
     pub(crate) in_flight: Gauge,
     success: (Counter, Histogram),
     cancelled: (Counter, Histogram),
@@ -89,9 +87,6 @@ impl NodeMetrics {
         counter
     }
 }
-
-/// A node's metrics as an observer handle.
-pub(crate) struct StaticNode(pub(crate) &'static NodeMetrics);
 
 #[derive(PartialEq, Eq)]
 struct NodeKey {
@@ -200,8 +195,8 @@ thread_local! {
     /// it finds, instead of hashing the strings and taking the map's lock.
     /// A slot whose strings were freed and their memory reused for other
     /// labels fails the comparison, so the cache can only miss, never lie.
-    static RECENT: std::cell::Cell<[Option<&'static NodeMetrics>; RECENT_NODES]> =
-        const { std::cell::Cell::new([None; RECENT_NODES]) };
+    static RECENT: [std::cell::Cell<Option<&'static NodeMetrics>>; RECENT_NODES] =
+        const { [const { std::cell::Cell::new(None) }; RECENT_NODES] };
 }
 
 impl NodeMetrics {
@@ -229,18 +224,14 @@ impl Instruments {
             .wrapping_add(primitive_type as usize)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             >> (usize::BITS - RECENT_NODES.trailing_zeros());
-        let cached = RECENT.try_with(|r| r.get()[slot]);
+        let cached = RECENT.try_with(|r| r[slot].get());
         if let Ok(Some(node)) = cached
             && node.is(workflow, primitive, primitive_type)
         {
             return node;
         }
         let node = self.node_shared(workflow, primitive, primitive_type);
-        let _ = RECENT.try_with(|r| {
-            let mut slots = r.get();
-            slots[slot] = Some(node);
-            r.set(slots);
-        });
+        let _ = RECENT.try_with(|r| r[slot].set(Some(node)));
         node
     }
 
@@ -300,7 +291,6 @@ impl Instruments {
         let ids = [key.workflow, key.primitive, t];
         let with_outcome = |outcome: &'static str| [key.workflow, key.primitive, t, outcome];
         let node: &'static NodeMetrics = Box::leak(Box::new(NodeMetrics {
-            handle: OnceLock::new(),
             in_flight: self.in_flight.handle(&ids),
             success: (
                 self.executions
@@ -317,7 +307,6 @@ impl Instruments {
             labels: [key.workflow.into(), key.primitive.into(), t.into()],
             primitive_type: key.primitive_type,
         }));
-        node.handle.get_or_init(|| Arc::new(StaticNode(node)));
         self.zero_event_counters(key);
         node
     }

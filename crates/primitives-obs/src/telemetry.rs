@@ -22,7 +22,7 @@ use tta_primitives_core::{
     },
 };
 
-use crate::instruments::{NodeMetrics, StaticNode, instruments};
+use crate::instruments::{NodeMetrics, instruments};
 
 /// Attribute keys of the `tta.` namespace.
 pub mod attr {
@@ -154,7 +154,7 @@ where
     ) -> NodeSpan {
         let parent = ctx
             .node_handle()
-            .and_then(|h| Arc::clone(h).downcast::<NodeSpan>().ok());
+            .and_then(NodeHandle::downcast_arc::<NodeSpan>);
         let (anchor, start) = match &parent {
             // A child starts no earlier than its parent.
             Some(p) => (p.anchor, p.anchor.offset(started).max(p.start)),
@@ -331,17 +331,17 @@ where
         let metrics = instruments().node(ctx.workflow_name(), label(node), node.primitive_type);
         metrics.in_flight.increment(1.0);
         Some(match &self.tracer {
-            Some(tracer) => Arc::new(self.start_span(tracer, node, ctx, started, metrics)),
-            None => Arc::clone(metrics.handle.get()?),
+            Some(tracer) => NodeHandle::new(self.start_span(tracer, node, ctx, started, metrics)),
+            None => NodeHandle::from_static(metrics),
         })
     }
 
-    fn on_node_end(&self, _node: &NodeInfo<'_>, ctx: &WorkflowContext, end: &NodeEnd<'_>) {
-        let Some(handle) = ctx.node_handle() else {
+    fn on_node_end(&self, _node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
+        let Some(handle) = handle else {
             return;
         };
         let seconds = end.elapsed.as_secs_f64();
-        if let Some(StaticNode(metrics)) = handle.downcast_ref::<StaticNode>() {
+        if let Some(metrics) = handle.downcast_ref::<NodeMetrics>() {
             return metrics.record_end(&end.outcome, seconds);
         }
         let Some(node) = handle.downcast_ref::<NodeSpan>() else {
