@@ -9,7 +9,7 @@ use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, OnceLock},
     task::{Context, Poll, ready},
 };
 
@@ -19,6 +19,15 @@ use crate::{
     Name, WorkflowContext, WorkflowError,
     observe::{Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
 };
+
+/// A reading of the node clock. One `quanta::Clock` for the process,
+/// read directly (not through `quanta::Instant::now`, which first checks a
+/// per-thread mock clock): every node's readings come from this clock.
+#[inline]
+fn now() -> Instant {
+    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).now()
+}
 
 /// One observed node execution. Exists only when the context has an
 /// observer, so an unobserved node pays one branch; it is boxed so that an
@@ -153,7 +162,7 @@ fn enter_observed(
     };
     // One clock reading at the start and one at completion: the observer
     // gets both, and nothing else reads the clock for this node.
-    let started = Instant::now();
+    let started = now();
     let observer = ctx.observer()?;
     let handle = observer.on_node_start(&info, ctx, started);
     let observer = Arc::clone(observer);
@@ -169,7 +178,7 @@ impl NodeRun {
     fn complete<T>(&mut self, output: &Result<T, WorkflowError>) {
         self.finished = Some(Finished {
             error: output.as_ref().err().cloned(),
-            at: Instant::now(),
+            at: now(),
         });
     }
 
@@ -183,7 +192,7 @@ impl NodeRun {
                 Some(Finished { error: None, at }) => (NodeOutcome::Success, *at),
                 Some(Finished { error: Some(e), at }) => (NodeOutcome::Failure(e), *at),
                 // Cancelled: the future is being dropped now.
-                None => (NodeOutcome::Cancelled, Instant::now()),
+                None => (NodeOutcome::Cancelled, now()),
             };
             let info = NodeInfo {
                 name: &self.name,

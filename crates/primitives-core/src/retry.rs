@@ -298,7 +298,8 @@ impl RetryBudget {
 #[derive(Debug, Clone)]
 pub struct Retry<S> {
     inner: S,
-    policy: RetryPolicy,
+    /// Shared with every call's future (a pointer, not the policy's fields).
+    policy: Arc<RetryPolicy>,
     name: Name,
 }
 
@@ -307,7 +308,7 @@ impl<S> Retry<S> {
     pub fn new(inner: S, policy: RetryPolicy) -> Self {
         Self {
             inner,
-            policy,
+            policy: Arc::new(policy),
             name: Name::new_static("retry"),
         }
     }
@@ -380,7 +381,7 @@ pin_project! {
         service: S,
         input: I,
         ctx: WorkflowContext,
-        policy: RetryPolicy,
+        policy: Arc<RetryPolicy>,
         name: Name,
         attempt: u32,
         #[pin]
@@ -395,7 +396,9 @@ pin_project! {
         S: Service<Request<I>>,
     {
         Calling { #[pin] fut: Oneshot<S, Request<I>> },
-        Waiting { #[pin] sleep: Sleep },
+        // Boxed: a timer entry is large, and only a call that retries
+        // waits, so the future of a call that does not stays small.
+        Waiting { sleep: Pin<Box<Sleep>> },
     }
 }
 
@@ -458,11 +461,11 @@ where
                         }
                     });
                     this.state.set(State::Waiting {
-                        sleep: tokio::time::sleep(delay),
+                        sleep: Box::pin(tokio::time::sleep(delay)),
                     });
                 }
                 StateProj::Waiting { sleep } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     *this.attempt += 1;
                     let attempt = *this.attempt;
                     emit(this.ctx, this.name, PrimitiveType::Retry, || {

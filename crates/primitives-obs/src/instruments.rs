@@ -46,6 +46,63 @@ pub(crate) struct NodeMetrics {
     errors: RwLock<Vec<(&'static str, Counter)>>,
     labels: [Box<str>; 3],
     primitive_type: PrimitiveType,
+    /// The handles of the events this node's type reports on every call.
+    pub(crate) events: EventHandles,
+}
+
+/// The handles of the per-call event metrics of one node, registered with
+/// the node so that a warm call's events look nothing up. Events that are
+/// rare (an eviction, a transition, a timeout) or whose labels vary (a
+/// route) go through their series.
+#[derive(Debug)]
+pub(crate) enum EventHandles {
+    /// The node's type reports no per-call event metric.
+    None,
+    /// A retry: attempts and backoff histograms, calls per outcome (in
+    /// [`RetryOutcome::ALL`]'s order).
+    Retry {
+        attempts: Histogram,
+        backoff: Histogram,
+        calls: [Counter; 4],
+    },
+    /// A circuit breaker: the state gauge per state (in
+    /// [`BreakerState::ALL`]'s order) and rejections.
+    Breaker {
+        states: [Gauge; 3],
+        rejected: Counter,
+    },
+    /// A cache: hits and misses.
+    Cache { hit: Counter, miss: Counter },
+    /// A fallback: primary, fallback, exhausted.
+    Fallback { results: [Counter; 3] },
+}
+
+/// The `result` label values of `tta_fallback_total`.
+pub(crate) const FALLBACK_RESULTS: [&str; 3] = ["primary", "fallback", "exhausted"];
+
+impl EventHandles {
+    fn new(m: &Instruments, primitive: &str, primitive_type: PrimitiveType) -> Self {
+        match primitive_type {
+            PrimitiveType::Retry => Self::Retry {
+                attempts: m.retry_attempts.handle(&[primitive]),
+                backoff: m.retry_backoff.handle(&[primitive]),
+                calls: RetryOutcome::ALL.map(|o| m.retry_calls.handle(&[primitive, o.as_str()])),
+            },
+            PrimitiveType::CircuitBreaker => Self::Breaker {
+                states: BreakerState::ALL
+                    .map(|state| m.breaker_state.handle(&[primitive, state.as_str()])),
+                rejected: m.breaker_rejected.handle(&[primitive]),
+            },
+            PrimitiveType::Cache => Self::Cache {
+                hit: m.cache_requests.handle(&[primitive, "hit"]),
+                miss: m.cache_requests.handle(&[primitive, "miss"]),
+            },
+            PrimitiveType::Fallback => Self::Fallback {
+                results: FALLBACK_RESULTS.map(|r| m.fallback.handle(&[primitive, r])),
+            },
+            _ => Self::None,
+        }
+    }
 }
 
 impl NodeMetrics {
@@ -190,9 +247,9 @@ pub(crate) fn instruments() -> &'static Instruments {
 const RECENT_NODES: usize = 64;
 
 thread_local! {
-    /// Recently used nodes, by the addresses and lengths of their label
-    /// strings: a warm lookup hashes two addresses and compares the labels
-    /// it finds, instead of hashing the strings and taking the map's lock.
+    /// Recently used nodes, by the addresses of their label strings: a warm
+    /// lookup hashes two addresses and compares the labels it finds,
+    /// instead of hashing the strings and taking the map's lock.
     /// A slot whose strings were freed and their memory reused for other
     /// labels fails the comparison, so the cache can only miss, never lie.
     static RECENT: [std::cell::Cell<Option<&'static NodeMetrics>>; RECENT_NODES] =
@@ -200,7 +257,13 @@ thread_local! {
 }
 
 impl NodeMetrics {
-    fn is(&self, workflow: &str, primitive: &str, primitive_type: PrimitiveType) -> bool {
+    /// Whether these are the handles of this node.
+    pub(crate) fn is(
+        &self,
+        workflow: &str,
+        primitive: &str,
+        primitive_type: PrimitiveType,
+    ) -> bool {
         self.primitive_type == primitive_type
             && *self.labels[1] == *primitive
             && *self.labels[0] == *workflow
@@ -218,20 +281,26 @@ impl Instruments {
         primitive: &str,
         primitive_type: PrimitiveType,
     ) -> &'static NodeMetrics {
-        let slot = (workflow.as_ptr() as usize)
+        // Two slots per key (a two-way set), so two nodes whose keys share
+        // a slot do not evict each other on every call.
+        let set = (workflow.as_ptr() as usize)
             .wrapping_mul(31)
             .wrapping_add(primitive.as_ptr() as usize)
             .wrapping_add(primitive_type as usize)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            >> (usize::BITS - RECENT_NODES.trailing_zeros());
-        let cached = RECENT.try_with(|r| r[slot].get());
-        if let Ok(Some(node)) = cached
-            && node.is(workflow, primitive, primitive_type)
-        {
-            return node;
+            >> (usize::BITS - RECENT_NODES.trailing_zeros())
+            & !1;
+        let found = RECENT.try_with(|r| (r[set].get(), r[set + 1].get()));
+        if let Ok((first, second)) = found {
+            for node in [first, second].into_iter().flatten() {
+                if node.is(workflow, primitive, primitive_type) {
+                    return node;
+                }
+            }
         }
         let node = self.node_shared(workflow, primitive, primitive_type);
-        let _ = RECENT.try_with(|r| r[slot].set(Some(node)));
+        // The newest in the first slot, the one it displaces in the second.
+        let _ = RECENT.try_with(|r| r[set + 1].set(r[set].replace(Some(node))));
         node
     }
 
@@ -306,6 +375,7 @@ impl Instruments {
             errors: RwLock::new(Vec::new()),
             labels: [key.workflow.into(), key.primitive.into(), t.into()],
             primitive_type: key.primitive_type,
+            events: EventHandles::new(self, key.primitive, key.primitive_type),
         }));
         self.zero_event_counters(key);
         node
@@ -337,7 +407,7 @@ impl Instruments {
                 }
             }
             PrimitiveType::Fallback => {
-                for result in ["primary", "fallback", "exhausted"] {
+                for result in FALLBACK_RESULTS {
                     zero(&self.fallback, &[p, result]);
                 }
             }

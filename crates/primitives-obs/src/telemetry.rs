@@ -19,10 +19,11 @@ use tta_primitives_core::{
     circuit_breaker::BreakerState,
     observe::{
         Event, Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType,
+        RetryOutcome,
     },
 };
 
-use crate::instruments::{NodeMetrics, instruments};
+use crate::instruments::{EventHandles, NodeMetrics, instruments};
 
 /// Attribute keys of the `tta.` namespace.
 pub mod attr {
@@ -368,8 +369,23 @@ where
     }
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
-        record_event_metrics(label(node), event);
-        let Some(span_node) = ctx.node_handle().and_then(|h| h.downcast_ref::<NodeSpan>()) else {
+        let handle = ctx.node_handle();
+        let span_node = handle.and_then(|h| h.downcast_ref::<NodeSpan>());
+        if span_node.is_none() && matches!(event, Event::RetryAttempt { .. }) {
+            return; // only an attempt's span records its number
+        }
+        let metrics = span_node
+            .map(|n| n.metrics)
+            .or_else(|| handle.and_then(|h| h.downcast_ref::<NodeMetrics>()));
+        let label = label(node);
+        let recorded = metrics.is_some_and(|m| {
+            m.is(ctx.workflow_name(), label, node.primitive_type)
+                && record_with_node_handles(&m.events, event)
+        });
+        if !recorded {
+            record_event_metrics(label, event);
+        }
+        let Some(span_node) = span_node else {
             return;
         };
         let span = span_node.cx.span();
@@ -446,6 +462,55 @@ where
             _ => {}
         }
         span.add_event(event.name(), attributes);
+    }
+}
+
+/// Records the per-call events of a node through the handles registered
+/// with it; `false` for the events that go through their series.
+fn record_with_node_handles(handles: &EventHandles, event: &Event<'_>) -> bool {
+    match (handles, *event) {
+        (EventHandles::Retry { backoff, .. }, Event::RetryBackoff { delay, .. }) => {
+            backoff.record(delay.as_secs_f64());
+        }
+        (
+            EventHandles::Retry {
+                attempts, calls, ..
+            },
+            Event::RetryFinished {
+                attempts: n,
+                outcome,
+            },
+        ) => {
+            attempts.record(f64::from(n));
+            let i = RetryOutcome::ALL.iter().position(|o| *o == outcome);
+            calls[i.unwrap_or_default()].increment(1);
+        }
+        (EventHandles::Cache { hit, .. }, Event::CacheHit) => hit.increment(1),
+        (EventHandles::Cache { miss, .. }, Event::CacheMiss { .. }) => miss.increment(1),
+        (EventHandles::Breaker { states, .. }, Event::BreakerAdmitted { state }) => {
+            set_state_gauges(states, state);
+        }
+        (EventHandles::Breaker { states, rejected }, Event::BreakerRejected { state }) => {
+            rejected.increment(1);
+            set_state_gauges(states, state);
+        }
+        (EventHandles::Fallback { results }, Event::FallbackFinished { leg, .. }) => {
+            results[match leg {
+                Some(0) => 0,
+                Some(_) => 1,
+                None => 2,
+            }]
+            .increment(1);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Sets a breaker's state gauges: 1 for `current`, 0 for the others.
+fn set_state_gauges(states: &[metrics::Gauge; 3], current: BreakerState) {
+    for (gauge, state) in states.iter().zip(BreakerState::ALL) {
+        gauge.set(if state == current { 1.0 } else { 0.0 });
     }
 }
 
