@@ -231,7 +231,8 @@ fn llm_provider() -> impl Service<LlmRequest, Response = LlmResponse, Error = st
 }
 
 /// The LLM recording floor: the span and metric updates `LlmLayer` makes,
-/// by hand, with handles registered once.
+/// by hand, with handles registered once, and the same derived facts (the
+/// usage split, its cost, the JSON Langfuse reads) computed by hand.
 struct LlmFloor {
     tracer: SdkTracer,
     requests: metrics::Counter,
@@ -258,6 +259,13 @@ impl LlmFloor {
         S: Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
     {
         let started = Instant::now();
+        // The same facts, derived by hand: the parameters and, below, the
+        // usage split and its cost at gpt-4o-mini's prices, as JSON.
+        let parameters = format!(
+            "{{\"temperature\":{},\"max_tokens\":{}}}",
+            req.parameters.temperature.unwrap_or_default(),
+            req.parameters.max_tokens.unwrap_or_default()
+        );
         let mut span = self
             .tracer
             .span_builder(format!("chat {}", req.model))
@@ -270,28 +278,40 @@ impl LlmFloor {
                 KeyValue::new("langfuse.observation.model.name", req.model.clone()),
                 KeyValue::new("gen_ai.request.temperature", 0.2),
                 KeyValue::new("gen_ai.request.max_tokens", 200),
-                KeyValue::new(
-                    "langfuse.observation.model.parameters",
-                    "{\"temperature\":0.2,\"max_tokens\":200}",
-                ),
+                KeyValue::new("langfuse.observation.model.parameters", parameters),
                 KeyValue::new("user.id", "user-7"),
             ])
             .start(&self.tracer);
         let resp = provider.ready().await.unwrap().call(req).await.unwrap();
         let usage = resp.usage.as_ref().unwrap();
+        let uncached = usage.input_tokens - usage.cache_read_input_tokens;
+        let (input, output, cached) = (
+            uncached as f64 * 0.15e-6,
+            usage.output_tokens as f64 * 0.6e-6,
+            usage.cache_read_input_tokens as f64 * 0.075e-6,
+        );
+        let total = input + output + cached;
         span.set_attributes([
             KeyValue::new("gen_ai.response.id", resp.id.clone().unwrap()),
             KeyValue::new("gen_ai.response.model", resp.model.clone().unwrap()),
-            KeyValue::new("gen_ai.usage.input_tokens", 1200),
-            KeyValue::new("gen_ai.usage.output_tokens", 300),
-            KeyValue::new("gen_ai.usage.cache_read.input_tokens", 256),
+            KeyValue::new("gen_ai.usage.input_tokens", usage.input_tokens as i64),
+            KeyValue::new("gen_ai.usage.output_tokens", usage.output_tokens as i64),
+            KeyValue::new(
+                "gen_ai.usage.cache_read.input_tokens",
+                usage.cache_read_input_tokens as i64,
+            ),
             KeyValue::new(
                 "langfuse.observation.usage_details",
-                "{\"input\":944,\"output\":300,\"input_cache_read\":256}",
+                format!(
+                    "{{\"input\":{uncached},\"output\":{},\"input_cache_read\":{}}}",
+                    usage.output_tokens, usage.cache_read_input_tokens
+                ),
             ),
             KeyValue::new(
                 "langfuse.observation.cost_details",
-                "{\"input\":0.0001416,\"output\":0.00018,\"input_cache_read\":0.0000192,\"total\":0.0003408}",
+                format!(
+                    "{{\"input\":{input},\"output\":{output},\"input_cache_read\":{cached},\"total\":{total}}}"
+                ),
             ),
         ]);
         span.end();
@@ -299,7 +319,7 @@ impl LlmFloor {
         self.tokens[0].increment(usage.input_tokens);
         self.tokens[1].increment(usage.output_tokens);
         self.tokens[2].increment(usage.cache_read_input_tokens);
-        self.cost.record(0.0003408);
+        self.cost.record(total);
         self.duration.record(started.elapsed().as_secs_f64());
         resp
     }
