@@ -45,7 +45,7 @@ pub(crate) struct NodeMetrics {
     /// Executions counter per error kind (kinds are few and static).
     errors: RwLock<Vec<(&'static str, Counter)>>,
     labels: [Box<str>; 3],
-    primitive_type: PrimitiveType,
+    pub(crate) primitive_type: PrimitiveType,
     /// The handles of the events this node's type reports on every call.
     pub(crate) events: EventHandles,
 }
@@ -244,21 +244,35 @@ pub(crate) fn instruments() -> &'static Instruments {
 }
 
 /// Slots of the per-thread cache of recently used nodes.
-const RECENT_NODES: usize = 64;
+const RECENT_NODES: usize = 256;
 
 thread_local! {
     /// Recently used nodes, by the addresses of their label strings: a warm
-    /// lookup hashes two addresses and compares the labels it finds,
-    /// instead of hashing the strings and taking the map's lock.
-    /// A slot whose strings were freed and their memory reused for other
-    /// labels fails the comparison, so the cache can only miss, never lie.
-    static RECENT: [std::cell::Cell<Option<&'static NodeMetrics>>; RECENT_NODES] =
+    /// lookup hashes two addresses and compares the labels it finds (or,
+    /// for static strings, their addresses), instead of hashing the strings
+    /// and taking the map's lock. A slot whose strings were freed and their
+    /// memory reused for other labels fails the comparison of contents, so
+    /// the cache can only miss, never lie.
+    static RECENT: [std::cell::Cell<Option<Recent>>; RECENT_NODES] =
         const { [const { std::cell::Cell::new(None) }; RECENT_NODES] };
+}
+
+/// A slot of [`RECENT`]: the node, and the addresses and lengths of the
+/// label strings it was found with.
+#[derive(Clone, Copy)]
+struct Recent {
+    workflow: (usize, usize),
+    primitive: (usize, usize),
+    node: &'static NodeMetrics,
+}
+
+fn address(s: &str) -> (usize, usize) {
+    (s.as_ptr() as usize, s.len())
 }
 
 impl NodeMetrics {
     /// Whether these are the handles of this node.
-    pub(crate) fn is(
+    fn is(
         &self,
         workflow: &str,
         primitive: &str,
@@ -280,27 +294,44 @@ impl Instruments {
         workflow: &str,
         primitive: &str,
         primitive_type: PrimitiveType,
+        static_labels: bool,
     ) -> &'static NodeMetrics {
+        let (w, p) = (address(workflow), address(primitive));
         // Two slots per key (a two-way set), so two nodes whose keys share
         // a slot do not evict each other on every call.
-        let set = (workflow.as_ptr() as usize)
+        let set = w
+            .0
             .wrapping_mul(31)
-            .wrapping_add(primitive.as_ptr() as usize)
+            .wrapping_add(p.0)
             .wrapping_add(primitive_type as usize)
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             >> (usize::BITS - RECENT_NODES.trailing_zeros())
             & !1;
         let found = RECENT.try_with(|r| (r[set].get(), r[set + 1].get()));
         if let Ok((first, second)) = found {
-            for node in [first, second].into_iter().flatten() {
-                if node.is(workflow, primitive, primitive_type) {
-                    return node;
+            for recent in [first, second].into_iter().flatten() {
+                // Static strings never move or change, so for them the same
+                // address and length is the same label; others compare.
+                let hit = if static_labels {
+                    recent.workflow == w
+                        && recent.primitive == p
+                        && recent.node.primitive_type == primitive_type
+                } else {
+                    recent.node.is(workflow, primitive, primitive_type)
+                };
+                if hit {
+                    return recent.node;
                 }
             }
         }
         let node = self.node_shared(workflow, primitive, primitive_type);
+        let recent = Recent {
+            workflow: w,
+            primitive: p,
+            node,
+        };
         // The newest in the first slot, the one it displaces in the second.
-        let _ = RECENT.try_with(|r| r[set + 1].set(r[set].replace(Some(node))));
+        let _ = RECENT.try_with(|r| r[set + 1].set(r[set].replace(Some(recent))));
         node
     }
 

@@ -329,7 +329,15 @@ where
         ctx: &WorkflowContext,
         started: Instant,
     ) -> Option<NodeHandle> {
-        let metrics = instruments().node(ctx.workflow_name(), label(node), node.primitive_type);
+        let workflow = ctx.workflow_name_shared();
+        let static_labels = workflow.as_static().is_some()
+            && (node.name.as_static().is_some() || node.name.as_str().is_empty());
+        let metrics = instruments().node(
+            workflow.as_str(),
+            label(node),
+            node.primitive_type,
+            static_labels,
+        );
         metrics.in_flight.increment(1.0);
         Some(match &self.tracer {
             Some(tracer) => NodeHandle::new(self.start_span(tracer, node, ctx, started, metrics)),
@@ -377,13 +385,14 @@ where
         let metrics = span_node
             .map(|n| n.metrics)
             .or_else(|| handle.and_then(|h| h.downcast_ref::<NodeMetrics>()));
-        let label = label(node);
+        // Events are emitted only by the primitives of the core crate, each
+        // under its own node's context, so the handle found is the node's:
+        // its type is checked, not its labels.
         let recorded = metrics.is_some_and(|m| {
-            m.is(ctx.workflow_name(), label, node.primitive_type)
-                && record_with_node_handles(&m.events, event)
+            m.primitive_type == node.primitive_type && record_with_node_handles(&m.events, event)
         });
         if !recorded {
-            record_event_metrics(label, event);
+            record_event_metrics(label(node), event);
         }
         let Some(span_node) = span_node else {
             return;
