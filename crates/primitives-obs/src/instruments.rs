@@ -272,12 +272,7 @@ fn address(s: &str) -> (usize, usize) {
 
 impl NodeMetrics {
     /// Whether these are the handles of this node.
-    fn is(
-        &self,
-        workflow: &str,
-        primitive: &str,
-        primitive_type: PrimitiveType,
-    ) -> bool {
+    fn is(&self, workflow: &str, primitive: &str, primitive_type: PrimitiveType) -> bool {
         self.primitive_type == primitive_type
             && *self.labels[1] == *primitive
             && *self.labels[0] == *workflow
@@ -299,14 +294,13 @@ impl Instruments {
         let (w, p) = (address(workflow), address(primitive));
         // Two slots per key (a two-way set), so two nodes whose keys share
         // a slot do not evict each other on every call.
-        let set = w
-            .0
-            .wrapping_mul(31)
-            .wrapping_add(p.0)
-            .wrapping_add(primitive_type as usize)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            >> (usize::BITS - RECENT_NODES.trailing_zeros())
-            & !1;
+        let set =
+            w.0.wrapping_mul(31)
+                .wrapping_add(p.0)
+                .wrapping_add(primitive_type as usize)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                >> (usize::BITS - RECENT_NODES.trailing_zeros())
+                & !1;
         let found = RECENT.try_with(|r| (r[set].get(), r[set + 1].get()));
         if let Ok((first, second)) = found {
             for recent in [first, second].into_iter().flatten() {

@@ -202,8 +202,9 @@ struct Config<T> {
 
 impl<T> Config<T> {
     fn metrics(&self) -> &'static NodeMetrics {
-        self.metrics
-            .get_or_init(|| instruments().node(&self.workflow, &self.name, PrimitiveType::Service, false))
+        self.metrics.get_or_init(|| {
+            instruments().node(&self.workflow, &self.name, PrimitiveType::Service, false)
+        })
     }
 
     fn attributes(&self) -> [KeyValue; 3] {

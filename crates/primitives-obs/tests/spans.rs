@@ -99,6 +99,39 @@ fn render(spans: &[SpanData]) -> String {
     out
 }
 
+/// Every span starts no earlier and ends no later than its parent.
+fn assert_nested_in_time(spans: &[SpanData]) {
+    let by_id: HashMap<_, _> = spans
+        .iter()
+        .map(|s| (s.span_context.span_id(), s))
+        .collect();
+    for span in spans {
+        let Some(parent) = by_id.get(&span.parent_span_id) else {
+            continue;
+        };
+        assert!(
+            span.start_time >= parent.start_time,
+            "{} starts before its parent {}",
+            span.name,
+            parent.name
+        );
+        assert!(
+            span.end_time <= parent.end_time,
+            "{} ends {:?} after its parent {}",
+            span.name,
+            span.end_time
+                .duration_since(parent.end_time)
+                .unwrap_or_default(),
+            parent.name
+        );
+        assert!(
+            span.start_time <= span.end_time,
+            "{} ends before it starts",
+            span.name
+        );
+    }
+}
+
 fn ok(name: &'static str, f: fn(u32) -> u32) -> BoxPrimitive<u32, u32> {
     lambda(move |x: u32| async move { Ok::<_, WorkflowError>(f(x)) })
         .named(name)
@@ -229,6 +262,62 @@ checkout [workflow]
       invoice_later [lambda]
 ";
     assert_eq!(render(&spans), expected);
+    assert_nested_in_time(&spans);
+}
+
+#[tokio::test]
+async fn spans_nest_in_time_when_children_are_cancelled_after_their_parent_completes() {
+    // Real time. A failing branch ends the parallel node at once; its slow
+    // sibling is dropped (cancelled) only when the parallel node's future is,
+    // after the node completed; a retry's second attempt runs after a
+    // backoff; a timeout drops its step. Each ends within its parent.
+    let (exporter, _provider, telemetry) = tracing();
+    let slow = lambda(|x: u32| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("slow");
+    let failing = lambda(|_: u32| async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Err::<u32, _>(WorkflowError::with_kind("rejected", "boom"))
+    })
+    .named("failing");
+    let fan_out = (slow | failing).named("fan_out");
+    let flaky = MockPrimitive::<u32, u32>::new()
+        .then_fail(WorkflowError::msg("503"))
+        .otherwise_return(1)
+        .named("flaky")
+        .retry(
+            RetryPolicy::builder()
+                .max_attempts(2)
+                .initial_backoff(Duration::from_millis(1))
+                .build()
+                .unwrap(),
+        )
+        .named("again");
+    let bounded = lambda(|x: u32| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("sleeper")
+    .timeout(Duration::from_millis(3))
+    .unwrap()
+    .named("bounded")
+    .fallback(ok("instead", |x| x));
+    let recovered = lambda(|_: u32| async { Ok::<_, WorkflowError>(vec![0]) }).named("recovered");
+    let wf = (flaky >> bounded >> fan_out.fallback(recovered)).instrumented_with(telemetry);
+    let out = wf
+        .oneshot(Request::new(WorkflowContext::new("nesting"), 1))
+        .await
+        .unwrap();
+    assert_eq!(out, vec![0]);
+    let spans = exporter.get_finished_spans().unwrap();
+    assert!(
+        spans.iter().any(|s| s.name == "slow"
+            && attr(s, "tta.cancelled").map(Value::to_string).as_deref() == Some("true")),
+        "the slow branch was cancelled"
+    );
+    assert_nested_in_time(&spans);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
