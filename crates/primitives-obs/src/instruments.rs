@@ -244,7 +244,7 @@ pub(crate) fn instruments() -> &'static Instruments {
 }
 
 /// Slots of the per-thread cache of recently used nodes.
-const RECENT_NODES: usize = 256;
+const RECENT_NODES: usize = 64;
 
 thread_local! {
     /// Recently used nodes, by the addresses of their label strings: a warm
