@@ -329,7 +329,6 @@ impl LlmFloor {
 fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
     let ctx = WorkflowContext::new("bench");
     let req = move || Request::new(ctx.clone(), 1_u64);
-    let metrics_only = || Arc::new(Telemetry::metrics_only());
     let traced = || Arc::new(Telemetry::with_tracer(sdk.tracer("ours")));
     let policy = || RetryPolicy::builder().max_attempts(3).build().unwrap();
     let breaker = || {
@@ -389,14 +388,12 @@ fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
         ("lambda, bare", service_case(lambda(work), req.clone())),
         (
             "lambda, metrics",
-            service_case(lambda(work).instrumented_with(metrics_only()), req.clone()),
+            service_case(lambda(work).instrumented_metrics_only(), req.clone()),
         ),
         (
             "lambda.retry, metrics",
             service_case(
-                lambda(work)
-                    .retry(policy())
-                    .instrumented_with(metrics_only()),
+                lambda(work).retry(policy()).instrumented_metrics_only(),
                 req.clone(),
             ),
         ),
@@ -405,7 +402,7 @@ fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
             service_case(
                 lambda(work)
                     .circuit_breaker(breaker())
-                    .instrumented_with(metrics_only()),
+                    .instrumented_metrics_only(),
                 req.clone(),
             ),
         ),
@@ -424,7 +421,7 @@ fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
         (
             "3-step sequence, metrics",
             service_case(
-                (lambda(work) >> lambda(work) >> lambda(work)).instrumented_with(metrics_only()),
+                (lambda(work) >> lambda(work) >> lambda(work)).instrumented_metrics_only(),
                 req.clone(),
             ),
         ),

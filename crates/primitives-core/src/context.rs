@@ -16,7 +16,7 @@ use tokio::time::Instant;
 
 use crate::{
     Name,
-    observe::{NodeHandle, Observer},
+    observe::{NodeHandle, Observer, ObserverRef},
 };
 
 /// What every primitive receives: the [`WorkflowContext`] of this step and
@@ -170,7 +170,7 @@ pub struct WorkflowContext {
 
 #[derive(Clone)]
 struct Observed {
-    observer: Arc<dyn Observer>,
+    observer: ObserverRef,
     node: Option<NodeHandle>,
 }
 
@@ -221,9 +221,12 @@ impl WorkflowContext {
 
     /// The same context with `observer` receiving the events of every
     /// primitive that runs under it (and under its children).
-    pub fn with_observer(mut self, observer: Arc<dyn Observer>) -> Self {
+    pub fn with_observer(mut self, observer: impl Into<ObserverRef>) -> Self {
         let node = self.observed.and_then(|o| o.node);
-        self.observed = Some(Observed { observer, node });
+        self.observed = Some(Observed {
+            observer: observer.into(),
+            node,
+        });
         self
     }
 
@@ -250,7 +253,13 @@ impl WorkflowContext {
 
     /// The observer attached to this context, if any.
     #[inline]
-    pub fn observer(&self) -> Option<&Arc<dyn Observer>> {
+    pub fn observer(&self) -> Option<&dyn Observer> {
+        self.observed.as_ref().map(|o| &*o.observer)
+    }
+
+    /// The observer as the context holds it, to hand on.
+    #[inline]
+    pub(crate) fn observer_ref(&self) -> Option<&ObserverRef> {
         self.observed.as_ref().map(|o| &o.observer)
     }
 
@@ -374,7 +383,7 @@ pub struct WorkflowContextBuilder {
     baggage: BTreeMap<String, String>,
     tags: Vec<String>,
     metadata: BTreeMap<String, String>,
-    observer: Option<Arc<dyn Observer>>,
+    observer: Option<ObserverRef>,
 }
 
 impl WorkflowContextBuilder {
@@ -421,8 +430,8 @@ impl WorkflowContextBuilder {
     }
 
     /// Attaches an observer (see [`crate::observe`]).
-    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
-        self.observer = Some(observer);
+    pub fn observer(mut self, observer: impl Into<ObserverRef>) -> Self {
+        self.observer = Some(observer.into());
         self
     }
 

@@ -9,7 +9,7 @@ use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
-    sync::{Arc, OnceLock},
+    sync::OnceLock,
     task::{Context, Poll, ready},
 };
 
@@ -17,7 +17,7 @@ use pin_project_lite::pin_project;
 
 use crate::{
     Name, WorkflowContext, WorkflowError,
-    observe::{Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType},
+    observe::{Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, ObserverRef, PrimitiveType},
 };
 
 /// A reading of the node clock. One `quanta::Clock` for the process,
@@ -37,7 +37,7 @@ fn now() -> Instant {
 /// pool and read in place when the end is reported: the run is never moved.
 pub(crate) struct NodeRun {
     /// `None` only while the box sits in the recycling pool.
-    observer: Option<Arc<dyn Observer>>,
+    observer: Option<ObserverRef>,
     handle: Option<NodeHandle>,
     name: Name,
     primitive_type: PrimitiveType,
@@ -58,7 +58,7 @@ thread_local! {
 }
 
 fn new_run(
-    observer: Arc<dyn Observer>,
+    observer: ObserverRef,
     handle: Option<NodeHandle>,
     name: &Name,
     primitive_type: PrimitiveType,
@@ -163,9 +163,9 @@ fn enter_observed(
     // One clock reading at the start and one at completion: the observer
     // gets both, and nothing else reads the clock for this node.
     let started = now();
-    let observer = ctx.observer()?;
+    let observer = ctx.observer_ref()?;
     let handle = observer.on_node_start(&info, ctx, started);
-    let observer = Arc::clone(observer);
+    let observer = observer.clone();
     ctx.set_node_handle(handle.clone());
     Some(new_run(observer, handle, name, primitive_type, started))
 }

@@ -89,6 +89,72 @@ pub trait Observer: Send + Sync + 'static {
     }
 }
 
+/// How a context holds its [`Observer`]: shared by reference counting, or
+/// `'static` (a stateless observer, such as a metrics-only one), which costs
+/// nothing to clone. Every node execution clones it once, so the difference
+/// shows on the hot path.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tta_primitives_core::{WorkflowContext, observe::{Observer, ObserverRef}};
+///
+/// struct Quiet;
+/// impl Observer for Quiet {}
+/// static QUIET: Quiet = Quiet;
+///
+/// let shared = WorkflowContext::new("wf").with_observer(Arc::new(Quiet));
+/// let fixed = WorkflowContext::new("wf").with_observer(ObserverRef::from_static(&QUIET));
+/// assert!(shared.observer().is_some() && fixed.observer().is_some());
+/// ```
+#[derive(Clone)]
+pub struct ObserverRef(ObserverRepr);
+
+#[derive(Clone)]
+enum ObserverRepr {
+    Shared(Arc<dyn Observer>),
+    Static(&'static dyn Observer),
+}
+
+impl ObserverRef {
+    /// A `'static` observer.
+    pub fn from_static(observer: &'static dyn Observer) -> Self {
+        Self(ObserverRepr::Static(observer))
+    }
+}
+
+impl std::ops::Deref for ObserverRef {
+    type Target = dyn Observer;
+
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        match &self.0 {
+            ObserverRepr::Shared(observer) => &**observer,
+            ObserverRepr::Static(observer) => *observer,
+        }
+    }
+}
+
+impl From<Arc<dyn Observer>> for ObserverRef {
+    fn from(observer: Arc<dyn Observer>) -> Self {
+        Self(ObserverRepr::Shared(observer))
+    }
+}
+
+impl<O: Observer> From<Arc<O>> for ObserverRef {
+    fn from(observer: Arc<O>) -> Self {
+        Self(ObserverRepr::Shared(observer))
+    }
+}
+
+impl std::fmt::Debug for ObserverRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            ObserverRepr::Shared(_) => "ObserverRef(shared)",
+            ObserverRepr::Static(_) => "ObserverRef(static)",
+        })
+    }
+}
+
 /// State an [`Observer`] attaches to one node execution, such as its span:
 /// a value of the observer's own type, shared by reference counting, or a
 /// `'static` one (process-wide per-node state), which costs nothing to

@@ -340,9 +340,12 @@ where
     type Error = WorkflowError;
     type Future = NodeFuture<RetryFuture<S, I>>;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Every attempt drives readiness of its own clone of the inner service.
-        Poll::Ready(Ok(()))
+    /// Forwards the inner service's readiness: the first attempt runs on
+    /// this service once it is ready (tower's shape), so backpressure from
+    /// the inner service reaches the caller. Later attempts run on clones,
+    /// each driven to readiness after its backoff.
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
@@ -356,16 +359,15 @@ where
         });
         let first = self
             .inner
-            .clone()
-            .oneshot(Request::new(ctx.child(), req.input.clone()));
+            .call(Request::new(ctx.child(), req.input.clone()));
         let future = RetryFuture {
             service: self.inner.clone(),
             input: req.input,
             ctx,
-            policy: self.policy.clone(),
+            policy: Arc::clone(&self.policy),
             name: self.name.clone(),
             attempt: 1,
-            state: State::Calling { fut: first },
+            state: State::First { fut: first },
         };
         NodeFuture::from_run(future, run)
     }
@@ -395,6 +397,9 @@ pin_project! {
     where
         S: Service<Request<I>>,
     {
+        // The first attempt, on the service that was ready.
+        First { #[pin] fut: S::Future },
+        // A later attempt, on a clone driven to readiness first.
         Calling { #[pin] fut: Oneshot<S, Request<I>> },
         // Boxed: a timer entry is large, and only a call that retries
         // waits, so the future of a call that does not stays small.
@@ -414,14 +419,19 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Calling { fut } => {
+                state @ (StateProj::First { .. } | StateProj::Calling { .. }) => {
                     let attempts = *this.attempt;
                     let finish = |outcome| {
                         emit(this.ctx, this.name, PrimitiveType::Retry, || {
                             Event::RetryFinished { attempts, outcome }
                         });
                     };
-                    let error = match ready!(fut.poll(cx)) {
+                    let polled = match state {
+                        StateProj::First { fut } => fut.poll(cx).map_err(Into::into),
+                        StateProj::Calling { fut } => fut.poll(cx).map_err(Into::into),
+                        StateProj::Waiting { .. } => unreachable!("matched above"),
+                    };
+                    let error: WorkflowError = match ready!(polled) {
                         Ok(output) => {
                             finish(if attempts == 1 {
                                 RetryOutcome::SuccessFirstAttempt
@@ -430,7 +440,7 @@ where
                             });
                             return Poll::Ready(Ok(output));
                         }
-                        Err(e) => e.into(),
+                        Err(e) => e,
                     };
                     if !this.policy.is_retryable(&error) {
                         finish(RetryOutcome::NotRetryable);

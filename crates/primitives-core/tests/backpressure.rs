@@ -1,5 +1,5 @@
 //! Backpressure: the primitives that forward `poll_ready` (a wrapped tower
-//! service, the circuit breaker, a boxed primitive) report an inner service
+//! service, the circuit breaker, a retry, a boxed primitive) report an inner service
 //! that is not ready as not ready, and ready again once it is. The inner
 //! service here is tower's own `ConcurrencyLimit` with one slot, held by a
 //! call that waits on a gate.
@@ -74,4 +74,12 @@ async fn a_boxed_primitive_reports_the_inner_services_readiness() {
     let gate = Arc::new(Notify::new());
     let boxed = step(one_slot(Arc::clone(&gate))).into_boxed();
     forwards_readiness(boxed, gate, "boxed").await;
+}
+
+#[tokio::test]
+async fn a_retry_reports_the_inner_services_readiness() {
+    let gate = Arc::new(Notify::new());
+    let retry = step(one_slot(Arc::clone(&gate)))
+        .retry(RetryPolicy::builder().max_attempts(3).build().unwrap());
+    forwards_readiness(retry, gate, "retry").await;
 }

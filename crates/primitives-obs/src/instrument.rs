@@ -8,7 +8,7 @@ use std::{
 use tower::Service;
 use tta_primitives_core::{
     IntoWorkflowError, NodeFuture, Primitive, Request, WorkflowError,
-    observe::{Observer, PrimitiveType},
+    observe::{ObserverRef, PrimitiveType},
 };
 
 use crate::Telemetry;
@@ -37,13 +37,35 @@ pub trait InstrumentExt: Primitive + Sized {
         self.instrumented_with(Arc::new(Telemetry::new()))
     }
 
+    /// Like [`instrumented`](Self::instrumented), with metrics only: no
+    /// spans. The observer is one process-wide [`Telemetry::metrics_only`],
+    /// held by a `'static` reference, so no execution touches a reference
+    /// count for it.
+    ///
+    /// ```
+    /// use tower::ServiceExt;
+    /// use tta_primitives_core::prelude::*;
+    /// use tta_primitives_obs::InstrumentExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), WorkflowError> {
+    /// let wf = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x + 1) })
+    ///     .named("inc")
+    ///     .instrumented_metrics_only();
+    /// assert_eq!(wf.oneshot(Request::new(WorkflowContext::new("count"), 1)).await?, 2);
+    /// # Ok(()) }
+    /// ```
+    fn instrumented_metrics_only(self) -> Instrumented<Self> {
+        static METRICS_ONLY: Telemetry = Telemetry::metrics_only();
+        self.instrumented_with(ObserverRef::from_static(&METRICS_ONLY))
+    }
+
     /// Like [`instrumented`](Self::instrumented), with any observer (for
-    /// example [`Telemetry::metrics_only`] or a `Telemetry` with its own
-    /// tracer).
-    fn instrumented_with(self, observer: Arc<dyn Observer>) -> Instrumented<Self> {
+    /// example a `Telemetry` with its own tracer), shared (`Arc`) or
+    /// `'static` ([`ObserverRef::from_static`]).
+    fn instrumented_with(self, observer: impl Into<ObserverRef>) -> Instrumented<Self> {
         Instrumented {
             inner: self,
-            observer,
+            observer: observer.into(),
         }
     }
 }
@@ -55,7 +77,7 @@ impl<T: Primitive> InstrumentExt for T {}
 #[derive(Clone)]
 pub struct Instrumented<W> {
     inner: W,
-    observer: Arc<dyn Observer>,
+    observer: ObserverRef,
 }
 
 impl<W: std::fmt::Debug> std::fmt::Debug for Instrumented<W> {
@@ -80,7 +102,7 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx.with_observer(Arc::clone(&self.observer));
+        let mut ctx = req.ctx.with_observer(self.observer.clone());
         let name = ctx.workflow_name_shared().clone();
         let guard = ctx.enter_node(&name, PrimitiveType::Workflow);
         let inner = self.inner.call(Request::new(ctx, req.input));

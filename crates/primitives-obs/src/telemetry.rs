@@ -121,8 +121,10 @@ impl Telemetry<BoxedTracer> {
         Self::with_tracer(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME))
     }
 
-    /// Metrics only: no spans.
-    pub fn metrics_only() -> Self {
+    /// Metrics only: no spans. See also
+    /// [`InstrumentExt::instrumented_metrics_only`](crate::InstrumentExt::instrumented_metrics_only),
+    /// which shares one such observer by a `'static` reference.
+    pub const fn metrics_only() -> Self {
         Self { tracer: None }
     }
 }
