@@ -15,6 +15,7 @@ use opentelemetry::{
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tta_primitives_core::{Request, WorkflowContext};
+use tta_primitives_obs::ChildSpanClock;
 
 use crate::{
     capture::Capture,
@@ -280,14 +281,22 @@ where
         let shared = &self.layer.shared;
         let llm = req.llm_request();
         let workflow = req.workflow();
+        // Under a traced workflow node, the span is timed on the node's
+        // trace clock and holds the node's span open until it ends (a
+        // stream read after its step returned included).
+        let mut clock = None;
         let cx = self.layer.tracer.as_deref().map(|tracer| {
             let langfuse = effective_langfuse(llm, workflow);
             let attributes = Recorder::request_attributes(shared, llm, &langfuse);
             let name = format!("{} {}", llm.operation.as_str(), llm.model);
-            let builder = tracer
+            let mut builder = tracer
                 .span_builder(name)
                 .with_kind(SpanKind::Client)
                 .with_attributes(attributes);
+            clock = workflow.and_then(ChildSpanClock::under);
+            if let Some(clock) = &clock {
+                builder = builder.with_start_time(clock.start_time());
+            }
             let start =
                 |parent: &Context| parent.with_span(builder.start_with_context(tracer, parent));
             match workflow {
@@ -295,7 +304,13 @@ where
                 None => Context::map_current(start),
             }
         });
-        let recorder = Recorder::new(Arc::clone(shared), &llm.provider, &llm.model, cx.clone());
+        let recorder = Recorder::new(
+            Arc::clone(shared),
+            &llm.provider,
+            &llm.model,
+            cx.clone(),
+            clock,
+        );
         let inner = match cx {
             Some(cx) => {
                 let _attached = cx.attach();

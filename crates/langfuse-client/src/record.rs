@@ -14,7 +14,7 @@ use opentelemetry::{
     trace::{Status, TraceContextExt},
 };
 use tokio::time::Instant;
-use tta_primitives_obs::series::DEFAULT_SERIES_CAP;
+use tta_primitives_obs::{ChildSpanClock, series::DEFAULT_SERIES_CAP};
 
 use crate::{
     attributes as a,
@@ -149,6 +149,8 @@ pub struct Recorder {
     shared: Arc<Shared>,
     metrics: Arc<ModelMetrics>,
     cx: Option<Context>,
+    /// The workflow node's trace clock, when the call runs under one.
+    clock: Option<ChildSpanClock>,
     started: Instant,
     first_token: Option<(Duration, SystemTime)>,
     done: bool,
@@ -235,11 +237,13 @@ impl Recorder {
         provider: &str,
         model: &str,
         cx: Option<Context>,
+        clock: Option<ChildSpanClock>,
     ) -> Self {
         Self {
             shared,
             metrics: model_metrics(provider, model),
             cx,
+            clock,
             started: Instant::now(),
             first_token: None,
             done: false,
@@ -296,7 +300,10 @@ impl Recorder {
         if let Some(cx) = &self.cx {
             let span = cx.span();
             span.set_attributes(attrs);
-            span.end();
+            match self.clock.take() {
+                Some(clock) => span.end_with_timestamp(clock.end()),
+                None => span.end(),
+            }
         }
     }
 

@@ -525,3 +525,70 @@ async fn capture_is_masked_before_recording_and_capped() {
             .any(|kv| kv.value.as_str().contains("4111"))
     );
 }
+
+#[tokio::test]
+async fn a_stream_read_after_its_step_returned_keeps_the_steps_span_open() {
+    observability();
+    let (exporter, provider) = tracing();
+    let llm = LlmLayer::new()
+        .with_tracer_provider(&provider)
+        .layer(service_fn(|_req: Request<LlmRequest>| async move {
+            let chunks = [("Hel", 20), ("lo", 20)].map(|(delta, ms)| {
+                (
+                    ms,
+                    LlmChunk {
+                        delta: delta.into(),
+                        ..LlmChunk::default()
+                    },
+                )
+            });
+            let stream = futures_util::stream::iter(chunks).then(|(ms, chunk)| async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, std::io::Error>(chunk)
+            });
+            Ok::<_, WorkflowError>(LlmStream::new(stream))
+        }));
+    let workflow = step(llm)
+        .named("ask")
+        .instrumented_with(Arc::new(Telemetry::with_tracer(provider.tracer("test"))));
+    let stream = workflow
+        .oneshot(Request::new(
+            WorkflowContext::new("chat"),
+            LlmRequest::chat("anthropic", "claude-nesting-test").streaming(),
+        ))
+        .await
+        .unwrap();
+    // The workflow has returned: its step completed. Read the stream now.
+    let text: Vec<String> = stream.map(|c| c.unwrap().delta).collect().await;
+    assert_eq!(text.concat(), "Hello");
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let by_name = |n: &str| spans.iter().find(|s| s.name == n).unwrap();
+    let (llm, ask, root) = (
+        by_name("chat claude-nesting-test"),
+        by_name("ask"),
+        by_name("chat"),
+    );
+    assert_eq!(llm.parent_span_id, ask.span_context.span_id());
+    assert_eq!(ask.parent_span_id, root.span_context.span_id());
+    // The LLM span keeps the stream's real duration ...
+    assert!(
+        llm.end_time.duration_since(llm.start_time).unwrap() >= Duration::from_millis(40),
+        "the LLM span covers the stream"
+    );
+    // ... and every span nests in time: the step's span (and the root's)
+    // stays open until the stream's span ends.
+    for (child, parent) in [(llm, ask), (ask, root)] {
+        assert!(
+            child.start_time >= parent.start_time,
+            "{} starts first",
+            child.name
+        );
+        assert!(
+            child.end_time <= parent.end_time,
+            "{} ends after {}",
+            child.name,
+            parent.name
+        );
+    }
+}

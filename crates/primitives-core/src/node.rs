@@ -9,7 +9,6 @@ use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
-    sync::OnceLock,
     task::{Context, Poll, ready},
 };
 
@@ -17,17 +16,10 @@ use pin_project_lite::pin_project;
 
 use crate::{
     Name, WorkflowContext, WorkflowError,
-    observe::{Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, ObserverRef, PrimitiveType},
+    observe::{
+        Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, ObserverRef, PrimitiveType, now,
+    },
 };
-
-/// A reading of the node clock. One `quanta::Clock` for the process,
-/// read directly (not through `quanta::Instant::now`, which first checks a
-/// per-thread mock clock): every node's readings come from this clock.
-#[inline]
-fn now() -> Instant {
-    static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta::Clock::new).now()
-}
 
 /// One observed node execution. Exists only when the context has an
 /// observer, so an unobserved node pays one branch; it is boxed so that an

@@ -46,6 +46,16 @@ use crate::{Name, WorkflowContext, WorkflowError, circuit_breaker::BreakerState}
 /// of a trace come from one clock and nest by construction.
 pub use quanta::Instant;
 
+/// A reading of the node clock: one `quanta::Clock` for the process, read
+/// directly (not through `quanta::Instant::now`, which first checks a
+/// per-thread mock clock). Every node's readings come from it, and so should
+/// those of any span timed against a node's.
+#[inline]
+pub fn now() -> Instant {
+    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new).now()
+}
+
 /// Receives what every primitive running under a context that carries it
 /// does. Implementations must be cheap and must not block: they run inline
 /// on the workflow's task. Every method has a no-op default.

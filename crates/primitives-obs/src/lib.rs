@@ -15,7 +15,7 @@ mod telemetry;
 
 pub use instrument::{InstrumentExt, Instrumented};
 pub use instruments::set_series_cap;
-pub use telemetry::{Telemetry, attr};
+pub use telemetry::{ChildSpanClock, Telemetry, attr};
 
 /// The instrumentation scope name of every span and metric of this crate.
 pub const INSTRUMENTATION_NAME: &str = "tta-primitives-obs";

@@ -17,6 +17,7 @@ use opentelemetry::{
 use tta_primitives_core::{
     Name, WorkflowContext,
     circuit_breaker::BreakerState,
+    observe,
     observe::{
         Event, Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType,
         RetryOutcome,
@@ -63,8 +64,9 @@ pub mod attr {
 /// One wall-clock reading and the node clock's reading at the same moment,
 /// taken when a trace's root node starts. Every timestamp of the trace is
 /// the anchor's wall time plus the node clock's offset from it: one clock,
-/// so a child's span starts no earlier and ends no later than its parent's
-/// (see [`NodeSpan::end_offset`]), and one wall-clock reading per execution.
+/// so a child's span starts no earlier than its parent's, and one
+/// wall-clock reading per execution. (A parent's span ends after its
+/// children's: see [`NodeSpan::release`].)
 #[derive(Clone, Copy)]
 struct Anchor {
     wall: SystemTime,
@@ -82,19 +84,21 @@ impl Anchor {
     }
 }
 
-/// `end` of a node span that has not ended yet.
-const NOT_ENDED: u64 = u64::MAX;
-
 /// The state kept for a traced node: its span (in a context, ready to parent
 /// children) and what its children's spans need from it.
 struct NodeSpan {
     cx: Context,
     anchor: Anchor,
-    /// Start and end as offsets from the anchor (`end`: [`NOT_ENDED`]).
+    /// Start, as an offset from the anchor.
     start: u64,
-    end: AtomicU64,
+    /// The node's own end (its completion), once it is known.
+    own_end: AtomicU64,
     /// The latest end of this node's children so far.
     children_end: AtomicU64,
+    /// Holds on this span's end: 1 for the node itself until it ends, plus
+    /// one per child span not yet ended. The span ends when the last is
+    /// released, at the latest of its own end and its children's.
+    open: AtomicU32,
     parent: Option<Arc<NodeSpan>>,
     metrics: &'static NodeMetrics,
     primitive_type: PrimitiveType,
@@ -160,7 +164,10 @@ where
             .and_then(NodeHandle::downcast_arc::<NodeSpan>);
         let (anchor, start) = match &parent {
             // A child starts no earlier than its parent.
-            Some(p) => (p.anchor, p.anchor.offset(started).max(p.start)),
+            Some(p) => {
+                p.open.fetch_add(1, Ordering::Relaxed);
+                (p.anchor, p.anchor.offset(started).max(p.start))
+            }
             None => (
                 Anchor {
                     wall: SystemTime::now(),
@@ -240,8 +247,9 @@ where
             cx,
             anchor,
             start,
-            end: AtomicU64::new(NOT_ENDED),
+            own_end: AtomicU64::new(0),
             children_end: AtomicU64::new(0),
+            open: AtomicU32::new(1),
             parent,
             metrics,
             primitive_type: node.primitive_type,
@@ -254,27 +262,107 @@ where
 }
 
 impl NodeSpan {
-    /// Records and returns this node's end, as an offset from the anchor:
-    /// when it completed, but no earlier than its start or than any of its
-    /// children's ends (a child cancelled when its finished parent's future
-    /// is dropped ends after the parent completed), and no later than its
-    /// parent's end when the parent has already ended (a child that
-    /// outlived its parent, on a task of its own). So spans nest in time.
-    fn end_offset(&self, completed: Instant) -> u64 {
-        let mut end = self
-            .anchor
-            .offset(completed)
-            .max(self.start)
-            .max(self.children_end.load(Ordering::Acquire));
-        if let Some(parent) = &self.parent {
-            let parent_end = parent.end.load(Ordering::Acquire);
-            if parent_end != NOT_ENDED {
-                end = end.min(parent_end);
-            }
-            parent.children_end.fetch_max(end, Ordering::AcqRel);
+    /// The node completed (or was cancelled) at `completed`: records its own
+    /// end and releases its own hold on the span.
+    fn finish(&self, completed: Instant) {
+        let end = self.anchor.offset(completed).max(self.start);
+        self.own_end.store(end, Ordering::Release);
+        self.release();
+    }
+
+    /// A child span ended at `end` (an offset from the shared anchor).
+    fn child_ended(&self, end: u64) {
+        self.children_end.fetch_max(end, Ordering::AcqRel);
+        self.release();
+    }
+
+    /// Releases one hold; the last one ends the span, at the latest of the
+    /// node's own end and its children's, and tells the parent. So a span
+    /// never ends before its children: a child cancelled when its finished
+    /// parent's future is dropped, or a span that outlives the node that
+    /// started it (an LLM call's stream read after its step returned, see
+    /// [`ChildSpanClock`]), keeps its parent's span open until it ends. The
+    /// node's metrics keep its own duration.
+    fn release(&self) {
+        if self.open.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
         }
-        self.end.store(end, Ordering::Release);
-        end
+        let end = self
+            .own_end
+            .load(Ordering::Acquire)
+            .max(self.children_end.load(Ordering::Acquire));
+        self.cx.span().end_with_timestamp(self.anchor.wall(end));
+        if let Some(parent) = &self.parent {
+            parent.child_ended(end);
+        }
+    }
+}
+
+/// The timestamps of a span that another layer starts under a traced
+/// workflow node (an LLM call, say), taken from the node's trace clock, and
+/// a hold on the node's span: the node's span (and its ancestors') does not
+/// end before this one does. Obtained with [`ChildSpanClock::under`];
+/// dropping it unended ends it at the time of the drop.
+///
+/// ```
+/// use tta_primitives_core::WorkflowContext;
+/// use tta_primitives_obs::ChildSpanClock;
+///
+/// // Outside a traced node there is no clock to share.
+/// assert!(ChildSpanClock::under(&WorkflowContext::new("wf")).is_none());
+/// ```
+pub struct ChildSpanClock {
+    node: Arc<NodeSpan>,
+    start: u64,
+    ended: bool,
+}
+
+impl ChildSpanClock {
+    /// The clock of the traced node running under `ctx`, if any; the
+    /// child's start is now.
+    pub fn under(ctx: &WorkflowContext) -> Option<Self> {
+        let node = ctx.node_handle()?.downcast_arc::<NodeSpan>()?;
+        node.open.fetch_add(1, Ordering::Relaxed);
+        let start = node.anchor.offset(observe::now()).max(node.start);
+        Some(Self {
+            node,
+            start,
+            ended: false,
+        })
+    }
+
+    /// When the child started (for `SpanBuilder::with_start_time`).
+    pub fn start_time(&self) -> SystemTime {
+        self.node.anchor.wall(self.start)
+    }
+
+    /// Ends the child now: returns its end time (for
+    /// `Span::end_with_timestamp`) and releases its hold on the node's span.
+    pub fn end(mut self) -> SystemTime {
+        self.end_now()
+    }
+
+    fn end_now(&mut self) -> SystemTime {
+        self.ended = true;
+        let end = self.node.anchor.offset(observe::now()).max(self.start);
+        self.node.child_ended(end);
+        self.node.anchor.wall(end)
+    }
+}
+
+impl Drop for ChildSpanClock {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end_now();
+        }
+    }
+}
+
+impl std::fmt::Debug for ChildSpanClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChildSpanClock")
+            .field("start", &self.start_time())
+            .finish_non_exhaustive()
     }
 }
 
@@ -375,7 +463,7 @@ where
             }
             NodeOutcome::Cancelled => span.set_attribute(KeyValue::new(attr::CANCELLED, true)),
         }
-        span.end_with_timestamp(node.anchor.wall(node.end_offset(end.completed)));
+        node.finish(end.completed);
     }
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
