@@ -1,15 +1,18 @@
 //! The cost of recording one instrumented LLM call (the call itself
 //! excluded: the mock provider answers at once), and the batch client's
-//! enqueue throughput, each against a floor measured in the same run:
+//! enqueue throughput against a floor measured in the same run:
 //!
 //! * `bare`: the mock provider alone;
 //! * `metrics_only`: the layer without spans;
 //! * `traced`: the layer with a sampled span (SDK provider, a processor that
-//!   drops finished spans, so export is not measured);
-//! * `floor`: the same span with the same attributes and the same metric
-//!   updates written by hand with pre-registered handles;
+//!   drops finished spans, so export is not measured), with a concrete and
+//!   with the global (boxed) tracer;
 //! * `enqueue` vs `serialize`: queuing one score event, against serializing
 //!   it alone (the part no queue can avoid).
+//!
+//! The layer against a hand-written floor of the same span, metric updates
+//! and derived facts is measured with the rest of the workflow path:
+//! `cargo bench -p tta-bench --bench workflow_path`.
 //!
 //! `cargo bench -p tta-langfuse --bench llm` prints criterion's report,
 //! then the table and ratios.
@@ -23,10 +26,7 @@ use std::{
 use criterion::{Criterion, criterion_group};
 use futures_util::FutureExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use opentelemetry::{
-    Context, KeyValue,
-    trace::{Span as _, SpanKind, Tracer, TracerProvider as _},
-};
+use opentelemetry::{Context, trace::TracerProvider as _};
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{SdkTracerProvider, SpanData, SpanProcessor},
@@ -103,78 +103,6 @@ where
     }
 }
 
-/// The same span and metric updates, by hand, with handles registered once.
-struct Floor {
-    tracer: opentelemetry_sdk::trace::SdkTracer,
-    requests: metrics::Counter,
-    tokens: [metrics::Counter; 3],
-    cost: metrics::Histogram,
-    duration: metrics::Histogram,
-}
-
-impl Floor {
-    fn new(provider: &SdkTracerProvider) -> Self {
-        let labels = [("provider", "openai"), ("model", "gpt-4o-mini-floor")];
-        let token = |t: &'static str| metrics::counter!("tta_llm_tokens_total", "provider" => "openai", "model" => "gpt-4o-mini-floor", "token_type" => t);
-        Self {
-            tracer: provider.tracer("floor"),
-            requests: metrics::counter!("tta_llm_requests_total", "provider" => "openai", "model" => "gpt-4o-mini-floor", "outcome" => "success"),
-            tokens: [token("input"), token("output"), token("cached")],
-            cost: metrics::histogram!("tta_llm_cost_usd", &labels[..]),
-            duration: metrics::histogram!("tta_llm_request_duration_seconds", &labels[..]),
-        }
-    }
-
-    fn run(&self, req: &LlmRequest) -> usize {
-        let started = Instant::now();
-        let attributes = vec![
-            KeyValue::new("gen_ai.operation.name", "chat"),
-            KeyValue::new("gen_ai.provider.name", req.provider.clone()),
-            KeyValue::new("gen_ai.request.model", req.model.clone()),
-            KeyValue::new("langfuse.observation.type", "generation"),
-            KeyValue::new("langfuse.observation.model.name", req.model.clone()),
-            KeyValue::new("gen_ai.request.temperature", 0.2),
-            KeyValue::new("gen_ai.request.max_tokens", 200),
-            KeyValue::new(
-                "langfuse.observation.model.parameters",
-                "{\"temperature\":0.2,\"max_tokens\":200}",
-            ),
-            KeyValue::new("user.id", "user-7"),
-        ];
-        let mut span = self
-            .tracer
-            .span_builder(format!("chat {}", req.model))
-            .with_kind(SpanKind::Client)
-            .with_attributes(attributes)
-            .start(&self.tracer);
-        let resp = response();
-        let usage = resp.usage.unwrap();
-        span.set_attributes([
-            KeyValue::new("gen_ai.response.id", resp.id.clone().unwrap()),
-            KeyValue::new("gen_ai.response.model", resp.model.clone().unwrap()),
-            KeyValue::new("gen_ai.usage.input_tokens", 1200),
-            KeyValue::new("gen_ai.usage.output_tokens", 300),
-            KeyValue::new("gen_ai.usage.cache_read.input_tokens", 256),
-            KeyValue::new(
-                "langfuse.observation.usage_details",
-                "{\"input\":944,\"output\":300,\"input_cache_read\":256}",
-            ),
-            KeyValue::new(
-                "langfuse.observation.cost_details",
-                "{\"input\":0.0001416,\"output\":0.00018,\"input_cache_read\":0.0000192,\"total\":0.0003408}",
-            ),
-        ]);
-        span.end();
-        self.requests.increment(1);
-        self.tokens[0].increment(usage.input_tokens);
-        self.tokens[1].increment(usage.output_tokens);
-        self.tokens[2].increment(usage.cache_read_input_tokens);
-        self.cost.record(0.0003408);
-        self.duration.record(started.elapsed().as_secs_f64());
-        black_box(resp.output.len())
-    }
-}
-
 /// A local ingestion endpoint that accepts every batch.
 fn ingestion_server() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -247,7 +175,6 @@ fn variants(
     impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
     impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
     impl Service<LlmRequest, Response = LlmResponse, Error = std::io::Error>,
-    Floor,
 ) {
     (
         provider(),
@@ -256,7 +183,6 @@ fn variants(
             .with_tracer(sdk.tracer("bench"))
             .layer(provider()),
         LlmLayer::new().with_tracer_provider(sdk).layer(provider()),
-        Floor::new(sdk),
     )
 }
 
@@ -269,13 +195,12 @@ fn discarding_provider() -> SdkTracerProvider {
 fn bench(c: &mut Criterion) {
     let sdk = discarding_provider();
     let req = request();
-    let (mut bare, mut metrics_only, mut traced, _, floor) = variants(&sdk);
+    let (mut bare, mut metrics_only, mut traced, _) = variants(&sdk);
     c.bench_function("llm/bare", |b| b.iter(|| call(&mut bare, &req)));
     c.bench_function("llm/metrics_only", |b| {
         b.iter(|| call(&mut metrics_only, &req))
     });
     c.bench_function("llm/traced", |b| b.iter(|| call(&mut traced, &req)));
-    c.bench_function("llm/floor", |b| b.iter(|| floor.run(&req)));
 }
 
 criterion_group!(benches, bench);
@@ -301,8 +226,8 @@ fn main() {
     // Recording cost: interleaved rounds, medians.
     let sdk = discarding_provider();
     let req = request();
-    let (mut bare, mut metrics_only, mut traced, mut boxed, floor) = variants(&sdk);
-    let mut rounds = [Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new()];
+    let (mut bare, mut metrics_only, mut traced, mut boxed) = variants(&sdk);
+    let mut rounds = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..31 {
         let iters = 5_000;
         let time = |f: &mut dyn FnMut() -> usize| {
@@ -315,17 +240,15 @@ fn main() {
         rounds[0].push(time(&mut || call(&mut bare, &req)));
         rounds[1].push(time(&mut || call(&mut metrics_only, &req)));
         rounds[2].push(time(&mut || call(&mut traced, &req)));
-        rounds[3].push(time(&mut || floor.run(&req)));
-        rounds[4].push(time(&mut || call(&mut boxed, &req)));
+        rounds[3].push(time(&mut || call(&mut boxed, &req)));
     }
-    let [bare, metrics_only, traced, floor, boxed] = rounds.map(median);
+    let [bare, metrics_only, traced, boxed] = rounds.map(median);
     println!("\n| variant | ns per call |\n|---|---|");
     for (name, v) in [
         ("bare", bare),
         ("metrics_only", metrics_only),
         ("traced", traced),
         ("traced_boxed_tracer", boxed),
-        ("floor", floor),
     ] {
         println!("| {name} | {v:.0} |");
     }
@@ -334,10 +257,6 @@ fn main() {
         traced - bare,
         boxed - bare,
         metrics_only - bare
-    );
-    println!(
-        "traced vs the hand-written floor (same span, attributes and metric updates): {:.2}x",
-        (traced - bare) / floor
     );
 
     // Enqueue throughput, against serializing the same event alone.
