@@ -106,6 +106,15 @@ async fn every_step_gets_a_child_context() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 4, "every step has its own step id");
+    let numbers: Vec<u64> = ids.iter().map(|id| id.get()).collect();
+    assert!(
+        numbers.iter().all(|&n| n != 0),
+        "step ids are never zero: {numbers:?}"
+    );
+    numbers
+        .windows(2)
+        .for_each(|w| assert_ne!(w[0], w[1], "ids as numbers differ too"));
+    assert_eq!(root.step_id().to_string(), root.step_id().get().to_string());
     for (label, c) in seen.iter() {
         assert_eq!(
             c.correlation_id(),
