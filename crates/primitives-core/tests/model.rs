@@ -428,3 +428,59 @@ async fn a_chain_is_one_sequence_node_unless_a_part_is_named() {
         ]
     );
 }
+
+#[test]
+fn step_ids_come_in_per_thread_blocks_and_are_unique_across_threads() {
+    // On one thread, ids are handed out one after another from a block...
+    let root = WorkflowContext::new("ids");
+    // (Three ids, in case the first two straddle the end of a block.)
+    let [a, b, c] = [(); 3].map(|()| root.child().step_id().get());
+    assert!(b == a + 1 || c == b + 1, "consecutive ids: {a} {b} {c}");
+    // ... and blocks never overlap: two threads taking more ids than a block
+    // holds (65,536) never see the same one.
+    let take = |n: usize| {
+        std::thread::spawn(move || {
+            let root = WorkflowContext::new("ids");
+            (0..n)
+                .map(|_| root.child().step_id().get())
+                .collect::<Vec<_>>()
+        })
+    };
+    let (first, second) = (take(200_000), take(70_000));
+    let mut all = first.join().unwrap();
+    all.extend(second.join().unwrap());
+    let total = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), total, "a step id was handed out twice");
+}
+
+#[tokio::test]
+async fn the_steps_of_a_flattened_sequence_have_their_own_step_ids() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = || {
+        let seen = seen.clone();
+        from_fn(move |ctx: WorkflowContext, x: u32| {
+            seen.lock().unwrap().push(ctx.step_id());
+            async move { Ok::<_, WorkflowError>(x) }
+        })
+    };
+    let wf = record() >> record() >> record();
+    wf.oneshot(Request::new(WorkflowContext::new("seq"), 1))
+        .await
+        .unwrap();
+    let mut ids = seen.lock().unwrap().clone();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "each step of a >> b >> c has its own id");
+}
+
+#[test]
+fn the_workflow_id_is_the_one_given_or_a_fresh_one() {
+    let given = WorkflowContext::builder("wf").workflow_id("wf-42").build();
+    assert_eq!(given.workflow_id(), "wf-42");
+    assert_eq!(given.child().workflow_id(), "wf-42");
+    let (a, b) = (WorkflowContext::new("wf"), WorkflowContext::new("wf"));
+    assert!(!a.workflow_id().is_empty());
+    assert_ne!(a.workflow_id(), b.workflow_id(), "fresh ids differ");
+}
