@@ -16,10 +16,7 @@
 use std::{
     hint::black_box,
     rc::Rc,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -29,10 +26,7 @@ use opentelemetry::{
     Context, KeyValue,
     trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _},
 };
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    trace::{SdkTracer, SdkTracerProvider, SpanData, SpanProcessor},
-};
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tta_langfuse::{LlmLayer, LlmRequest, LlmResponse, Message, Usage};
@@ -43,29 +37,12 @@ use tta_primitives_core::{
     retry::RetryPolicy,
 };
 use tta_primitives_obs::{InstrumentExt, Telemetry, catalogue::Catalogue};
+use tta_test_support::spans::DiscardSpans;
 
 // Counts this thread's allocations (the benchmark runs on one thread).
 #[global_allocator]
 static ALLOC: tta_primitives_obs::resources::CountingAllocator =
     tta_primitives_obs::resources::CountingAllocator;
-
-/// Finished spans are counted and dropped.
-#[derive(Debug, Default)]
-struct Discard(Arc<AtomicU64>);
-
-impl SpanProcessor for Discard {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        black_box(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 /// The user's function: what every case runs.
 async fn work(x: u64) -> Result<u64, WorkflowError> {
@@ -507,9 +484,9 @@ fn main() {
         return; // `cargo test --benches` asks for the list; nothing to list
     }
     install_recorder();
-    let spans = Arc::new(AtomicU64::new(0));
+    let spans = DiscardSpans::default();
     let sdk = SdkTracerProvider::builder()
-        .with_span_processor(Discard(Arc::clone(&spans)))
+        .with_span_processor(spans.clone())
         .build();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -540,12 +517,12 @@ fn main() {
         case(&rt, 100);
         let (blocks, ended) = (
             tta_primitives_obs::resources::thread_allocations(),
-            spans.load(Ordering::Relaxed),
+            spans.ended(),
         );
         case(&rt, 1_000);
         allocs
             .push((tta_primitives_obs::resources::thread_allocations() - blocks) as f64 / 1_000.0);
-        span_counts.push((spans.load(Ordering::Relaxed) - ended) as f64 / 1_000.0);
+        span_counts.push((spans.ended() - ended) as f64 / 1_000.0);
     }
 
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];

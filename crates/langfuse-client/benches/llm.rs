@@ -26,34 +26,14 @@ use std::{
 use criterion::{Criterion, criterion_group};
 use futures_util::FutureExt;
 use metrics_exporter_prometheus::PrometheusBuilder;
-use opentelemetry::{Context, trace::TracerProvider as _};
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    trace::{SdkTracerProvider, SpanData, SpanProcessor},
-};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{Layer, Service, service_fn};
 use tta_langfuse::{
     LangfuseConfig, LlmLayer, LlmRequest, LlmResponse, Message, Usage,
     ingestion::{IngestionClient, IngestionEvent, IngestionSettings, ScoreBody},
 };
-
-/// Finished spans go nowhere: the benchmark measures recording, not export.
-#[derive(Debug)]
-struct Discard;
-
-impl SpanProcessor for Discard {
-    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &Context) {}
-    fn on_end(&self, span: SpanData) {
-        black_box(span);
-    }
-    fn force_flush(&self) -> OTelSdkResult {
-        Ok(())
-    }
-    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
-        Ok(())
-    }
-}
 
 fn response() -> LlmResponse {
     LlmResponse {
@@ -188,7 +168,7 @@ fn variants(
 
 fn discarding_provider() -> SdkTracerProvider {
     SdkTracerProvider::builder()
-        .with_span_processor(Discard)
+        .with_span_processor(tta_test_support::spans::DiscardSpans::default())
         .build()
 }
 

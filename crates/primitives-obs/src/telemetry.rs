@@ -608,9 +608,17 @@ fn record_with_node_handles(handles: &EventHandles, event: &Event<'_>) -> bool {
 
 /// Sets a breaker's state gauges: 1 for `current`, 0 for the others.
 fn set_state_gauges(states: &[metrics::Gauge; 3], current: BreakerState) {
-    for (gauge, state) in states.iter().zip(BreakerState::ALL) {
-        gauge.set(if state == current { 1.0 } else { 0.0 });
+    for (gauge, (_, value)) in states.iter().zip(state_values(current)) {
+        gauge.set(value);
     }
+}
+
+/// Each breaker state with its gauge value: 1 for `current`, 0 for the
+/// others.
+fn state_values(current: BreakerState) -> impl Iterator<Item = (BreakerState, f64)> {
+    BreakerState::ALL
+        .into_iter()
+        .map(move |state| (state, if state == current { 1.0 } else { 0.0 }))
 }
 
 /// The primitive-specific metrics of an event (labels: the node's name).
@@ -673,10 +681,7 @@ fn record_event_metrics(primitive: &str, event: &Event<'_>) {
 /// Sets the state gauge: 1 for `current`, 0 for the other states.
 fn set_breaker_state(primitive: &str, current: BreakerState) {
     let gauge = &instruments().breaker_state;
-    for state in BreakerState::ALL {
-        gauge.set(
-            &[primitive, state.as_str()],
-            if state == current { 1.0 } else { 0.0 },
-        );
+    for (state, value) in state_values(current) {
+        gauge.set(&[primitive, state.as_str()], value);
     }
 }

@@ -9,6 +9,7 @@ pub mod generated;
 pub mod otlp;
 pub mod process;
 pub mod recorder;
+pub mod spans;
 pub mod specs;
 
 use std::{
