@@ -431,24 +431,33 @@ async fn a_chain_is_one_sequence_node_unless_a_part_is_named() {
 
 #[test]
 fn step_ids_come_in_per_thread_blocks_and_are_unique_across_threads() {
-    // On one thread, ids are handed out one after another from a block...
-    let root = WorkflowContext::new("ids");
-    // (Three ids, in case the first two straddle the end of a block.)
-    let [a, b, c] = [(); 3].map(|()| root.child().step_id().get());
-    assert!(b == a + 1 || c == b + 1, "consecutive ids: {a} {b} {c}");
-    // ... and blocks never overlap: two threads taking more ids than a block
-    // holds (65,536) never see the same one.
-    let take = |n: usize| {
-        std::thread::spawn(move || {
+    // Each thread takes blocks of 65,536 ids from one counter (blocks start
+    // at 1 + k * 65,536) and hands out a block's ids one after another.
+    const BLOCK: u64 = 1 << 16;
+    let take = || {
+        std::thread::spawn(|| {
             let root = WorkflowContext::new("ids");
-            (0..n)
+            (0..10 * BLOCK)
                 .map(|_| root.child().step_id().get())
                 .collect::<Vec<_>>()
         })
     };
-    let (first, second) = (take(200_000), take(70_000));
-    let mut all = first.join().unwrap();
-    all.extend(second.join().unwrap());
+    let (first, second) = (take(), take());
+    let (first, second) = (first.join().unwrap(), second.join().unwrap());
+    for ids in [&first, &second] {
+        let mut per_block = std::collections::BTreeMap::<u64, u64>::new();
+        for id in ids {
+            assert_ne!(*id, 0, "step ids are never zero");
+            *per_block.entry((id - 1) / BLOCK).or_default() += 1;
+        }
+        let counts: Vec<u64> = per_block.into_values().collect();
+        assert!(
+            counts[1..counts.len() - 1].iter().all(|&n| n == BLOCK),
+            "a thread uses every id of each block it takes: {counts:?}"
+        );
+    }
+    // Blocks never overlap: the two threads never see the same id.
+    let mut all = [first, second].concat();
     let total = all.len();
     all.sort_unstable();
     all.dedup();
