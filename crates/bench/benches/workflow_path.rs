@@ -21,7 +21,6 @@ use std::{
 };
 
 use autometrics::autometrics;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use opentelemetry::{
     Context, KeyValue,
     trace::{Span as _, SpanKind, TraceContextExt, Tracer, TracerProvider as _},
@@ -454,24 +453,7 @@ fn cases(sdk: &SdkTracerProvider) -> Vec<(&'static str, Case)> {
 }
 
 fn install_recorder() {
-    // The catalogue's buckets, as obs-init configures them (without buckets
-    // the exporter would compute summaries instead).
-    let mut builder = PrometheusBuilder::new();
-    for (name, buckets) in Catalogue::global().histogram_buckets() {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
-            .expect("catalogue buckets are valid");
-    }
-    let handle = builder
-        .install_recorder()
-        .expect("the bench's only recorder");
-    // The exporter's upkeep drains histogram buffers, as obs-init runs it.
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            handle.run_upkeep();
-        }
-    });
+    tta_test_support::prometheus_recorder::install(Catalogue::global().histogram_buckets());
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -15,15 +15,10 @@
 //! report, then a table of ns per execution and the ratios the goals use.
 #![allow(clippy::print_stdout)] // a benchmark reports on stdout
 
-use std::{
-    hint::black_box,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{hint::black_box, sync::Arc, time::Instant};
 
 use criterion::{Criterion, criterion_group};
 use futures_util::FutureExt;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use opentelemetry::{
     KeyValue,
     trace::{Span as _, SpanKind, Tracer, TracerProvider as _},
@@ -211,24 +206,7 @@ fn variants() -> Vec<(&'static str, Svc)> {
 }
 
 fn install_recorder() {
-    // Histograms with the catalogue's buckets, as obs-init configures them
-    // (without buckets the exporter would compute summaries instead).
-    let mut builder = PrometheusBuilder::new();
-    for (name, buckets) in Catalogue::global().histogram_buckets() {
-        builder = builder
-            .set_buckets_for_metric(Matcher::Full(name.to_owned()), buckets)
-            .expect("catalogue buckets are valid");
-    }
-    let handle = builder
-        .install_recorder()
-        .expect("the bench's only recorder");
-    // The exporter's upkeep drains histogram buffers, as obs-init runs it.
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(Duration::from_millis(200));
-            handle.run_upkeep();
-        }
-    });
+    tta_test_support::prometheus_recorder::install(Catalogue::global().histogram_buckets());
 }
 
 fn bench(c: &mut Criterion) {

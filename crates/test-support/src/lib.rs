@@ -8,6 +8,7 @@ pub mod exposition;
 pub mod generated;
 pub mod otlp;
 pub mod process;
+pub mod prometheus_recorder;
 pub mod recorder;
 pub mod spans;
 pub mod specs;
