@@ -1,8 +1,11 @@
 //! `cargo xtask mutants`: mutation testing with cargo-mutants, the way this
-//! workspace needs it. Each crate is tested by its own tests, plus the
-//! crate that reads its accessors where that crate is their honest owner,
-//! with a timeout that fits the slowest test binaries on a 2-core machine.
-//! Not part of `ci`: a crate takes tens of minutes.
+//! workspace needs it. Every mutant is first judged by the crate's own tests
+//! (fast: one test binary set to rebuild). The mutants that survive are then
+//! judged again by the tests of the crate that reads the mutated accessors,
+//! where that crate is their honest owner (cargo-mutants' `--iterate` skips
+//! the mutants already caught or unviable). The timeout fits the slowest
+//! test binaries on a 2-core machine. Not part of `ci`: a crate takes tens
+//! of minutes.
 
 use std::{path::Path, process::Command};
 
@@ -13,8 +16,8 @@ const VERSION: &str = "27";
 struct Target {
     name: &'static str,
     package: &'static str,
-    /// Packages whose tests run against each mutant (the crate's own first).
-    test_packages: &'static [&'static str],
+    /// Packages whose tests judge the mutants the crate's own tests missed.
+    reader_packages: &'static [&'static str],
     /// Files to mutate (all of the crate's when empty).
     files: &'static [&'static str],
 }
@@ -25,19 +28,19 @@ const TARGETS: &[Target] = &[
         package: "tta-primitives-core",
         // primitives-obs reads the algebra's accessors (names, step ids,
         // breaker state) to build spans and metrics.
-        test_packages: &["tta-primitives-core", "tta-primitives-obs"],
+        reader_packages: &["tta-primitives-obs"],
         files: &[],
     },
     Target {
         name: "primitives-obs",
         package: "tta-primitives-obs",
-        test_packages: &["tta-primitives-obs"],
+        reader_packages: &[],
         files: &[],
     },
     Target {
         name: "obs-init",
         package: "tta-obs-init",
-        test_packages: &["tta-obs-init"],
+        reader_packages: &[],
         // The pipeline: queue, drops, health and shutdown.
         files: &[
             "crates/obs-init/src/pipeline/**",
@@ -73,7 +76,8 @@ fn ensure_installed() -> Result<(), String> {
 
 /// Runs cargo-mutants on `crate_name` (`primitives-core`, `primitives-obs`
 /// or `obs-init`), passing `extra` on (e.g. `--list`, `--file src/retry.rs`).
-/// The report goes to `target/mutants/<crate>/mutants.out`.
+/// The report goes to `target/mutants/<crate>/mutants.out` (after the
+/// second stage, the first stage's report is kept as `mutants.own`).
 pub(crate) fn run(crate_name: &str, extra: &[String]) -> Result<(), String> {
     let target = TARGETS
         .iter()
@@ -92,13 +96,67 @@ pub(crate) fn run(crate_name: &str, extra: &[String]) -> Result<(), String> {
     let output = root.join("target/mutants").join(target.name);
     std::fs::create_dir_all(&output)
         .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
+    let listing = extra.iter().any(|a| a.starts_with("--list"));
+
+    let own = stage(&root, &output, target, &[target.package], false, extra)?;
+    if listing || target.reader_packages.is_empty() || own == Outcome::AllCaught {
+        return own.into_result(target);
+    }
+    // Keep the first stage's report beside the second's.
+    let report = output.join("mutants.out");
+    let kept = output.join("mutants.own");
+    let _ = std::fs::remove_dir_all(&kept);
+    copy_dir(&report, &kept).map_err(|e| {
+        format!(
+            "cannot keep {} as {}: {e}",
+            report.display(),
+            kept.display()
+        )
+    })?;
+    let mut packages = vec![target.package];
+    packages.extend_from_slice(target.reader_packages);
+    stage(&root, &output, target, &packages, true, extra)?.into_result(target)
+}
+
+/// What one cargo-mutants run found.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    AllCaught,
+    Missed,
+}
+
+impl Outcome {
+    fn into_result(self, target: &Target) -> Result<(), String> {
+        match self {
+            Self::AllCaught => Ok(()),
+            Self::Missed => Err(format!(
+                "missed mutants: see target/mutants/{}/mutants.out/missed.txt",
+                target.name
+            )),
+        }
+    }
+}
+
+/// One cargo-mutants run judged by the tests of `packages`; `iterate`
+/// retests only what the previous run in `output` did not catch.
+fn stage(
+    root: &Path,
+    output: &Path,
+    target: &Target,
+    packages: &[&str],
+    iterate: bool,
+    extra: &[String],
+) -> Result<Outcome, String> {
     let mut command = Command::new("cargo");
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args(["mutants", "--package", target.package])
         .args(["--timeout", "300", "--build-timeout", "600", "--output"])
-        .arg(&output);
-    for package in target.test_packages {
+        .arg(output);
+    if iterate {
+        command.arg("--iterate");
+    }
+    for package in packages {
         command.args(["--test-package", package]);
     }
     for file in target.files {
@@ -109,13 +167,25 @@ pub(crate) fn run(crate_name: &str, extra: &[String]) -> Result<(), String> {
     let status = command
         .status()
         .map_err(|e| format!("cannot start cargo mutants: {e}"))?;
-    // cargo-mutants exits 2 when mutants were missed: the report says which.
+    // cargo-mutants exits 2 when mutants were missed, 3 when some timed out.
     match status.code() {
-        Some(0) => Ok(()),
-        Some(2) => Err(format!(
-            "missed mutants: see target/mutants/{}/mutants.out/missed.txt",
-            target.name
-        )),
+        Some(0) => Ok(Outcome::AllCaught),
+        Some(2 | 3) => Ok(Outcome::Missed),
         _ => Err(format!("cargo mutants failed ({status})")),
     }
+}
+
+/// Copies a directory tree (cargo-mutants' report: a few small files).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let dest = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            std::fs::copy(entry.path(), dest)?;
+        }
+    }
+    Ok(())
 }

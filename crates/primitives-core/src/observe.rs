@@ -438,7 +438,9 @@ pub enum Event<'a> {
     CacheSize {
         /// Entries now held.
         entries: usize,
-        /// Estimated bytes held by the entries.
+        /// Estimated bytes held by the entries: `entries` times the inline
+        /// size of a key, a value and its expiry instant (heap data that a
+        /// key or value points to is not counted).
         bytes: usize,
     },
     /// A circuit breaker changed state.

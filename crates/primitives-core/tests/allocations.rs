@@ -1,9 +1,17 @@
 //! A warm sequence of lambdas performs no heap allocation per execution,
-//! measured with a counting global allocator (dhat in testing mode).
+//! observed or not, measured with a counting global allocator (dhat in
+//! testing mode); the node-run pool that makes observed nodes free is
+//! bounded.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::FutureExt;
 use tower::{Service, ServiceExt};
-use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_primitives_core::{
+    Name, Request, WorkflowContext, WorkflowError,
+    observe::{NodeEnd, NodeHandle, NodeInfo, Observer, ObserverRef, PrimitiveType},
+    prelude::*,
+};
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
@@ -84,12 +92,84 @@ fn a_warm_sequence_of_lambdas_does_not_allocate() {
     );
 }
 
+/// Counts the node ends it is told of; allocates nothing itself.
+struct CountEnds(AtomicU64);
+
+impl Observer for CountEnds {
+    fn on_node_end(&self, _: &NodeInfo<'_>, _: Option<&NodeHandle>, _: &NodeEnd<'_>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+static ENDS: CountEnds = CountEnds(AtomicU64::new(0));
+
+fn observed_ctx() -> WorkflowContext {
+    WorkflowContext::new("alloc").with_observer(ObserverRef::from_static(&ENDS))
+}
+
+/// Observed node runs are boxed and the boxes recycled per thread: a warm
+/// observed sequence allocates nothing, and every node's end is reported.
+fn a_warm_observed_sequence_does_not_allocate() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let step = |n: u64| lambda(move |x: u64| async move { Ok::<_, WorkflowError>(x + n) });
+    let mut three = step(1) >> step(2) >> step(3);
+    let ctx = observed_ctx();
+    let mut exec = || {
+        three
+            .call(Request::new(ctx.clone(), 1))
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(exec(), 7); // warm up: the pool gets its boxes
+    let (before, ends) = (blocks(), ENDS.0.load(Ordering::Relaxed));
+    for _ in 0..1_000 {
+        assert_eq!(exec(), 7);
+    }
+    assert_eq!(blocks() - before, 0, "observed 3-step sequence allocated");
+    assert_eq!(
+        ENDS.0.load(Ordering::Relaxed) - ends,
+        4_000,
+        "the sequence and its three steps each report one end per execution"
+    );
+}
+
+/// The pool keeps at most 256 runs per thread: after a burst of 300 nodes
+/// open at once, a burst of 257 finds 256 boxes and allocates one. A guard
+/// dropped without a future reports its node (as cancelled).
+fn the_run_pool_is_bounded_and_dropped_guards_report_their_node() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let name = Name::from("held");
+    let mut ctx = observed_ctx();
+    let mut guards = Vec::with_capacity(300);
+    let mut burst = |n: usize, guards: &mut Vec<_>| {
+        let before = blocks();
+        for _ in 0..n {
+            guards.push(ctx.enter_node(&name, PrimitiveType::Service));
+        }
+        let allocated = blocks() - before;
+        let ends = ENDS.0.load(Ordering::Relaxed);
+        guards.clear();
+        assert_eq!(
+            ENDS.0.load(Ordering::Relaxed) - ends,
+            n as u64,
+            "every dropped guard reports its node"
+        );
+        allocated
+    };
+    burst(300, &mut guards); // fills the pool past its bound
+    assert_eq!(burst(257, &mut guards), 1, "the pool kept 256 runs");
+    assert_eq!(burst(256, &mut guards), 0, "256 runs come from the pool");
+}
+
 /// Runs without libtest (see `Cargo.toml`): one thread, so the counts are
 /// this test's alone.
 fn main() {
     a_warm_sequence_of_lambdas_does_not_allocate();
+    a_warm_observed_sequence_does_not_allocate();
+    the_run_pool_is_bounded_and_dropped_guards_report_their_node();
     #[allow(clippy::print_stdout)] // a test binary without libtest reports on stdout
     {
-        println!("allocations: 1 passed, 0 failed");
+        println!("allocations: 3 passed, 0 failed");
     }
 }

@@ -204,3 +204,34 @@ async fn keys_can_come_from_the_context() {
     assert_ne!(a, b);
     assert_eq!(a, a2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_size_estimate_is_entries_times_key_value_and_expiry() {
+    let rec = Recorder::new();
+    let cached = lambda(|x: u64| async move { Ok::<_, WorkflowError>(x * 2) })
+        .cache(|_, x: &u64| *x, config(60, 10))
+        .named("sized");
+    for x in [1, 2, 3] {
+        cached
+            .clone()
+            .oneshot(Request::new(rec.ctx(), x))
+            .await
+            .unwrap();
+    }
+    let per_entry = size_of::<u64>() + size_of::<u64>() + size_of::<tokio::time::Instant>();
+    assert_eq!(
+        rec.matching("cache/sized: CacheSize"),
+        (1..=3)
+            .map(|n| format!(
+                "cache/sized: CacheSize {{ entries: {n}, bytes: {} }}",
+                n * per_entry
+            ))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_config_reports_the_settings_it_was_built_with() {
+    let c = config(42, 7);
+    assert_eq!((c.ttl(), c.capacity()), (Duration::from_secs(42), 7));
+}
