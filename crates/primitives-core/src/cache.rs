@@ -61,7 +61,7 @@ use tower::{Service, ServiceExt};
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, EvictionReason, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -293,17 +293,6 @@ where
         }
     }
 
-    /// Names this node (default `cache`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The settings.
     pub fn config(&self) -> CacheConfig {
         self.store.config
@@ -355,9 +344,10 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<I>) -> Self::Future {
-        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Cache);
-        NodeFuture::from_run(self.lookup(req), run)
+    fn call(&mut self, req: Request<I>) -> Self::Future {
+        NodeFuture::run(self, req.ctx, PrimitiveType::Cache, |this, ctx| {
+            this.lookup(Request::new(ctx, req.input))
+        })
     }
 }
 
@@ -451,3 +441,4 @@ impl<S, F, K, O> fmt::Debug for Cache<S, F, K, O> {
 }
 
 impl_primitive!(Cache<S, F, K, O>);
+crate::name::impl_named!(Cache<S, F, K, O>);

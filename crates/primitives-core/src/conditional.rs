@@ -33,9 +33,7 @@ use pin_project_lite::pin_project;
 use tower::{Service, ServiceExt, util::Oneshot};
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError,
-    node::{NodeFuture, enter},
-    observe::PrimitiveType,
+    Name, Request, WorkflowContext, WorkflowError, node::NodeFuture, observe::PrimitiveType,
     primitive::impl_primitive,
 };
 
@@ -92,17 +90,6 @@ impl<P, T, E> Conditional<P, T, E> {
             name: self.name,
         }
     }
-
-    /// Names this node (default `conditional`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
 }
 
 impl<P, T, E, I> Service<Request<I>> for Conditional<P, T, E>
@@ -122,22 +109,22 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::Conditional);
-        let chosen = (self.predicate)(&ctx, &req.input);
-        let child = Request::new(ctx.child(), req.input);
-        let future = ConditionalFuture {
-            inner: if chosen {
-                Branch::Then {
-                    fut: self.then.clone().oneshot(child),
-                }
-            } else {
-                Branch::Otherwise {
-                    fut: self.otherwise.clone().oneshot(child),
-                }
-            },
-        };
-        NodeFuture::from_run(future, run)
+        NodeFuture::run(self, req.ctx, PrimitiveType::Conditional, |this, ctx| {
+            let chosen = (this.predicate)(&ctx, &req.input);
+            let child = Request::new(ctx.child(), req.input);
+            let future = ConditionalFuture {
+                inner: if chosen {
+                    Branch::Then {
+                        fut: this.then.clone().oneshot(child),
+                    }
+                } else {
+                    Branch::Otherwise {
+                        fut: this.otherwise.clone().oneshot(child),
+                    }
+                },
+            };
+            future
+        })
     }
 }
 
@@ -184,3 +171,4 @@ where
 }
 
 impl_primitive!(Conditional<P, T, E>);
+crate::name::impl_named!(Conditional<P, T, E>);

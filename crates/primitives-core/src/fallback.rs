@@ -42,7 +42,7 @@ use tower::Service;
 use crate::{
     Name, Request, WorkflowError,
     error::StepFailure,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, PrimitiveType, emit},
     primitive::{BoxPrimitive, NamedBox, impl_primitive},
 };
@@ -110,17 +110,6 @@ impl<I, O> Fallback<I, O> {
         self
     }
 
-    /// Names this node (default `fallback`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The legs' names, in order.
     pub fn leg_names(&self) -> impl Iterator<Item = &str> {
         self.legs.iter().map(|l| l.name.as_str())
@@ -140,9 +129,10 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<I>) -> Self::Future {
-        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Fallback);
-        NodeFuture::from_run(self.start(req), run)
+    fn call(&mut self, req: Request<I>) -> Self::Future {
+        NodeFuture::run(self, req.ctx, PrimitiveType::Fallback, |this, ctx| {
+            this.start(Request::new(ctx, req.input))
+        })
     }
 }
 
@@ -212,3 +202,4 @@ impl<I, O> fmt::Debug for Fallback<I, O> {
 }
 
 impl_primitive!(Fallback<I, O>);
+crate::name::impl_named!(Fallback<I, O>);

@@ -8,11 +8,8 @@ use std::{
 use tower::Service;
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError,
-    future::IntoWorkflowError,
-    node::{NodeFuture, enter},
-    observe::PrimitiveType,
-    primitive::impl_primitive,
+    Name, Request, WorkflowContext, WorkflowError, future::IntoWorkflowError, node::NodeFuture,
+    observe::PrimitiveType, primitive::impl_primitive,
 };
 
 /// A primitive that runs an async function of the context and the input.
@@ -73,19 +70,6 @@ where
     from_fn(move |_ctx: WorkflowContext, input: I| f(input))
 }
 
-impl<F> FnPrimitive<F> {
-    /// Names this node (default `lambda`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-}
-
 impl<F, I, O, E, Fut> Service<Request<I>> for FnPrimitive<F>
 where
     F: Fn(WorkflowContext, I) -> Fut,
@@ -103,10 +87,11 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::Lambda);
-        NodeFuture::from_run(IntoWorkflowError::new((self.f)(ctx, req.input)), run)
+        NodeFuture::run(self, req.ctx, PrimitiveType::Lambda, |this, ctx| {
+            IntoWorkflowError::new((this.f)(ctx, req.input))
+        })
     }
 }
 
 impl_primitive!(FnPrimitive<F>);
+crate::name::impl_named!(FnPrimitive<F>);

@@ -27,14 +27,14 @@ pub use context::{Checkpoint, Request, StepId, WorkflowContext, WorkflowContextB
 pub use error::{BoxError, ConfigError, StepFailure, WorkflowError};
 pub use future::IntoWorkflowError;
 pub use lambda::{FnPrimitive, from_fn, lambda};
-pub use name::Name;
+pub use name::{Name, Named};
 pub use node::{NodeFuture, NodeGuard};
 pub use primitive::{BoxPrimitive, Primitive, Step, WorkflowExt, step};
 
 /// Everything needed to build and run workflows: `use tta_primitives_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BoxPrimitive, ConfigError, Request, WorkflowContext, WorkflowError, WorkflowExt,
+        BoxPrimitive, ConfigError, Named, Request, WorkflowContext, WorkflowError, WorkflowExt,
         cache::{CacheConfig, CacheStats},
         circuit_breaker::{BreakerConfig, BreakerState, FailurePolicy},
         conditional::when,

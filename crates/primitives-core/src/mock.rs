@@ -35,9 +35,7 @@ use tokio::time::Instant;
 use tower::Service;
 
 use crate::{
-    Name, Request, StepId, WorkflowError,
-    node::{NodeFuture, enter},
-    observe::PrimitiveType,
+    Name, Request, StepId, WorkflowError, node::NodeFuture, observe::PrimitiveType,
     primitive::impl_primitive,
 };
 
@@ -139,12 +137,6 @@ impl<I, O> MockPrimitive<I, O> {
         self
     }
 
-    /// Names this node (default `mock`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
     /// How many times it was called.
     pub fn call_count(&self) -> usize {
         self.script().calls.len()
@@ -183,9 +175,10 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<I>) -> Self::Future {
-        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Mock);
-        NodeFuture::from_run(self.start(req), run)
+    fn call(&mut self, req: Request<I>) -> Self::Future {
+        NodeFuture::run(self, req.ctx, PrimitiveType::Mock, |this, ctx| {
+            this.start(Request::new(ctx, req.input))
+        })
     }
 }
 
@@ -241,3 +234,4 @@ impl<I, O> fmt::Debug for MockPrimitive<I, O> {
 }
 
 impl_primitive!(MockPrimitive<I, O>);
+crate::name::impl_named!(MockPrimitive<I, O>);

@@ -111,3 +111,45 @@ impl fmt::Display for Name {
         f.write_str(self.as_str())
     }
 }
+
+/// A workflow node that carries a [`Name`]: every primitive, and the layers
+/// that build them. The name labels the node's spans and metrics.
+///
+/// ```
+/// use tta_primitives_core::{Named, prelude::*};
+///
+/// let fetch = lambda(|id: u32| async move { Ok::<_, WorkflowError>(id) }).named("fetch_user");
+/// assert_eq!(fetch.name().as_str(), "fetch_user");
+/// assert_eq!(fetch.retry(RetryPolicy::builder().build()?).name().as_str(), "retry");
+/// # Ok::<(), ConfigError>(())
+/// ```
+pub trait Named: Sized {
+    /// This node's name (each primitive has a default: its type, e.g. `retry`).
+    fn name(&self) -> &Name;
+
+    /// Replaces this node's name in place.
+    fn rename(&mut self, name: Name);
+
+    /// Names this node.
+    #[must_use]
+    fn named(mut self, name: impl Into<Name>) -> Self {
+        self.rename(name.into());
+        self
+    }
+}
+
+/// Implements [`Named`] for a type whose name is its `name` field.
+macro_rules! impl_named {
+    ($ty:ident $(< $($g:ident),* >)?) => {
+        impl$(<$($g),*>)? $crate::name::Named for $ty$(<$($g),*>)? {
+            fn name(&self) -> &$crate::Name {
+                &self.name
+            }
+
+            fn rename(&mut self, name: $crate::Name) {
+                self.name = name;
+            }
+        }
+    };
+}
+pub(crate) use impl_named;

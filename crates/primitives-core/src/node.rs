@@ -15,7 +15,7 @@ use std::{
 use pin_project_lite::pin_project;
 
 use crate::{
-    Name, WorkflowContext, WorkflowError,
+    Name, Named, WorkflowContext, WorkflowError,
     observe::{
         Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, ObserverRef, PrimitiveType, now,
     },
@@ -251,8 +251,30 @@ impl<F> NodeFuture<F> {
         Self::from_run(inner, guard.0.take())
     }
 
+    /// Runs a primitive's call as a node: enters the node (named after
+    /// `primitive`) under `ctx`, which becomes the node's context, then wraps
+    /// the future that `work` makes from the primitive and that context.
+    /// Every primitive's `call` goes through here.
+    #[inline(always)]
+    pub(crate) fn run<P: Named>(
+        primitive: &mut P,
+        mut ctx: WorkflowContext,
+        primitive_type: PrimitiveType,
+        work: impl FnOnce(&mut P, WorkflowContext) -> F,
+    ) -> Self {
+        let run = enter(&mut ctx, primitive.name(), primitive_type);
+        Self::from_run(work(primitive, ctx), run)
+    }
+
+    /// Wraps `inner` with no node of its own (a flattened sequence's part:
+    /// the enclosing sequence is the node).
     #[inline]
-    pub(crate) fn from_run(inner: F, run: Option<Box<NodeRun>>) -> Self {
+    pub(crate) fn unobserved(inner: F) -> Self {
+        Self::from_run(inner, None)
+    }
+
+    #[inline]
+    fn from_run(inner: F, run: Option<Box<NodeRun>>) -> Self {
         Self {
             inner,
             run: RunSlot(run),

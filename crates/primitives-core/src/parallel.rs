@@ -42,11 +42,8 @@ use futures_util::future::{BoxFuture, JoinAll, TryJoinAll, join_all, try_join_al
 use tower::{Service, ServiceExt};
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError,
-    future::IntoWorkflowError,
-    node::{NodeFuture, NodeRun, enter},
-    observe::PrimitiveType,
-    primitive::impl_primitive,
+    Name, Request, WorkflowContext, WorkflowError, future::IntoWorkflowError, node::NodeFuture,
+    observe::PrimitiveType, primitive::impl_primitive,
 };
 
 /// The boxed future of one branch.
@@ -185,32 +182,21 @@ impl<L> Parallel<L> {
         }
     }
 
-    /// Names this node (default `parallel`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// Runs every branch to completion and returns one `Result` per branch,
     /// in branch order, instead of failing fast.
     pub fn collect_all(self) -> ParallelSettled<L> {
         ParallelSettled { inner: self }
     }
 
-    fn start<I>(&self, req: Request<I>) -> (Vec<BranchFuture<L::Output>>, Option<Box<NodeRun>>)
+    /// Starts every branch on a clone of the input, each under a child
+    /// of the node's context.
+    fn start<I>(&self, ctx: WorkflowContext, input: I) -> Vec<BranchFuture<L::Output>>
     where
         L: Branches<I>,
     {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::Parallel);
         let mut futures = Vec::with_capacity(self.branches.len());
-        self.branches.start(&ctx, &req.input, &mut futures);
-        (futures, run)
+        self.branches.start(&ctx, &input, &mut futures);
+        futures
     }
 }
 
@@ -227,8 +213,9 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let (branches, run) = self.start(req);
-        NodeFuture::from_run(try_join_all(branches), run)
+        NodeFuture::run(self, req.ctx, PrimitiveType::Parallel, |this, ctx| {
+            try_join_all(this.start(ctx, req.input))
+        })
     }
 }
 
@@ -253,19 +240,6 @@ pub struct ParallelSettled<L> {
     inner: Parallel<L>,
 }
 
-impl<L> ParallelSettled<L> {
-    /// Names this node (default `parallel`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.inner.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.inner.name
-    }
-}
-
 impl<L, I> Service<Request<I>> for ParallelSettled<L>
 where
     L: Branches<I>,
@@ -285,9 +259,21 @@ where
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
         use futures_util::FutureExt;
-        let (branches, run) = self.inner.start(req);
-        NodeFuture::from_run(join_all(branches).map(Ok), run)
+        NodeFuture::run(self, req.ctx, PrimitiveType::Parallel, |this, ctx| {
+            join_all(this.inner.start(ctx, req.input)).map(Ok as fn(_) -> _)
+        })
     }
 }
 
 impl_primitive!(ParallelSettled<L>);
+crate::name::impl_named!(Parallel<L>);
+
+impl<L> crate::Named for ParallelSettled<L> {
+    fn name(&self) -> &Name {
+        &self.inner.name
+    }
+
+    fn rename(&mut self, name: Name) {
+        self.inner.name = name;
+    }
+}

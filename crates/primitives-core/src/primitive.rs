@@ -13,11 +13,7 @@ use std::{
 
 use tower::{Service, ServiceExt, util::BoxCloneSyncService};
 
-use crate::{
-    future::IntoWorkflowError,
-    node::{NodeFuture, enter},
-    observe::PrimitiveType,
-};
+use crate::{future::IntoWorkflowError, node::NodeFuture, observe::PrimitiveType};
 
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
@@ -181,17 +177,6 @@ pub struct Step<S> {
 }
 
 impl<S> Step<S> {
-    /// Names this node (default `service`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The wrapped service.
     pub fn into_inner(self) -> S {
         self.inner
@@ -213,9 +198,10 @@ where
     }
 
     #[inline]
-    fn call(&mut self, mut req: Request<I>) -> Self::Future {
-        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Service);
-        NodeFuture::from_run(IntoWorkflowError::new(self.inner.call(req)), run)
+    fn call(&mut self, req: Request<I>) -> Self::Future {
+        NodeFuture::run(self, req.ctx, PrimitiveType::Service, |this, ctx| {
+            IntoWorkflowError::new(this.inner.call(Request::new(ctx, req.input)))
+        })
     }
 }
 
@@ -327,3 +313,4 @@ impl<I, O> NamedBox<I, O> {
         self.service.clone().oneshot(req)
     }
 }
+crate::name::impl_named!(Step<S>);

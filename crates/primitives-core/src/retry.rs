@@ -64,7 +64,7 @@ use tower::{
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, PrimitiveType, RetryOutcome, emit},
     primitive::impl_primitive,
 };
@@ -313,17 +313,6 @@ impl<S> Retry<S> {
         }
     }
 
-    /// Names this node (default `retry`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The policy.
     pub fn policy(&self) -> &RetryPolicy {
         &self.policy
@@ -349,27 +338,27 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::Retry);
-        if let Some(budget) = &self.policy.budget {
-            budget.deposit();
-        }
-        emit(&ctx, &self.name, PrimitiveType::Retry, || {
-            Event::RetryAttempt { attempt: 1 }
-        });
-        let first = self
-            .inner
-            .call(Request::new(ctx.child(), req.input.clone()));
-        let future = RetryFuture {
-            service: self.inner.clone(),
-            input: req.input,
-            ctx,
-            policy: Arc::clone(&self.policy),
-            name: self.name.clone(),
-            attempt: 1,
-            state: State::First { fut: first },
-        };
-        NodeFuture::from_run(future, run)
+        NodeFuture::run(self, req.ctx, PrimitiveType::Retry, |this, ctx| {
+            if let Some(budget) = &this.policy.budget {
+                budget.deposit();
+            }
+            emit(&ctx, &this.name, PrimitiveType::Retry, || {
+                Event::RetryAttempt { attempt: 1 }
+            });
+            let first = this
+                .inner
+                .call(Request::new(ctx.child(), req.input.clone()));
+            let future = RetryFuture {
+                service: this.inner.clone(),
+                input: req.input,
+                ctx,
+                policy: Arc::clone(&this.policy),
+                name: this.name.clone(),
+                attempt: 1,
+                state: State::First { fut: first },
+            };
+            future
+        })
     }
 }
 
@@ -492,3 +481,4 @@ where
 }
 
 impl_primitive!(Retry<S>);
+crate::name::impl_named!(Retry<S>);

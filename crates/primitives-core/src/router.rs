@@ -40,7 +40,7 @@ use tower::Service;
 
 use crate::{
     Name, Request, WorkflowContext, WorkflowError,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, PrimitiveType, emit},
     primitive::{BoxPrimitive, NamedBox, impl_primitive},
 };
@@ -103,17 +103,6 @@ impl<K, I, O, F> Router<K, I, O, F> {
         self
     }
 
-    /// Names this node (default `router`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The names of the registered routes (the default route excluded).
     pub fn route_names(&self) -> impl Iterator<Item = &str> {
         self.routes.values().map(|r| r.name.as_str())
@@ -136,23 +125,25 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::Router);
-        let key = (self.key)(&ctx, &req.input);
-        let Some(route) = self.routes.get(&key).or(self.default.as_ref()) else {
-            let err = WorkflowError::NoRoute {
-                key: key.to_string(),
-            };
-            return NodeFuture::from_run(Box::pin(std::future::ready(Err(err))), run);
-        };
-        emit(&ctx, &self.name, PrimitiveType::Router, || {
-            Event::RouteChosen {
-                route: route.name.as_str(),
-            }
-        });
-        NodeFuture::from_run(
-            Box::pin(route.run(Request::new(ctx.child(), req.input))),
-            run,
+        NodeFuture::run(
+            self,
+            req.ctx,
+            PrimitiveType::Router,
+            |this, ctx| -> BoxFuture<'static, _> {
+                let key = (this.key)(&ctx, &req.input);
+                let Some(route) = this.routes.get(&key).or(this.default.as_ref()) else {
+                    let err = WorkflowError::NoRoute {
+                        key: key.to_string(),
+                    };
+                    return Box::pin(std::future::ready(Err(err)));
+                };
+                emit(&ctx, &this.name, PrimitiveType::Router, || {
+                    Event::RouteChosen {
+                        route: route.name.as_str(),
+                    }
+                });
+                Box::pin(route.run(Request::new(ctx.child(), req.input)))
+            },
         )
     }
 }
@@ -179,3 +170,4 @@ impl<K: fmt::Debug, I, O, F> fmt::Debug for Router<K, I, O, F> {
 }
 
 impl_primitive!(Router<K, I, O, F>);
+crate::name::impl_named!(Router<K, I, O, F>);

@@ -47,7 +47,7 @@ use tower::{Service, ServiceExt};
 use crate::{
     Name, Request, WorkflowContext, WorkflowError,
     error::StepFailure,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -70,17 +70,6 @@ impl<F, C> SagaStep<F, C> {
             compensation,
             name: Name::new_static("saga_step"),
         }
-    }
-
-    /// Names this step (default `saga_step`); the name appears in errors.
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This step's name.
-    pub fn name(&self) -> &Name {
-        &self.name
     }
 }
 
@@ -229,17 +218,6 @@ impl<I: Send + 'static, O: Clone + Send + 'static> Saga<I, O> {
 }
 
 impl<I, O> Saga<I, O> {
-    /// Names this node (default `saga`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The steps' names, in order.
     pub fn step_names(&self) -> &[Name] {
         &self.steps
@@ -259,9 +237,10 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, mut req: Request<I>) -> Self::Future {
-        let run = enter(&mut req.ctx, &self.name, PrimitiveType::Saga);
-        NodeFuture::from_run(self.start(req), run)
+    fn call(&mut self, req: Request<I>) -> Self::Future {
+        NodeFuture::run(self, req.ctx, PrimitiveType::Saga, |this, ctx| {
+            this.start(Request::new(ctx, req.input))
+        })
     }
 }
 
@@ -331,3 +310,5 @@ impl<I, O> fmt::Debug for Saga<I, O> {
 }
 
 impl_primitive!(Saga<I, O>);
+crate::name::impl_named!(SagaStep<F, C>);
+crate::name::impl_named!(Saga<I, O>);

@@ -39,9 +39,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError,
-    node::{NodeFuture, enter},
-    observe::PrimitiveType,
+    Name, Request, WorkflowContext, WorkflowError, node::NodeFuture, observe::PrimitiveType,
 };
 
 /// Runs `first`, then `second` on its output. Built by `a >> b` or
@@ -70,22 +68,33 @@ impl<A, B> Sequence<A, B> {
         }
     }
 
-    /// Names this node (default `sequence`); a named sequence stays a node
-    /// of its own when extended with `>>`.
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self.named = true;
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The two steps.
     pub fn steps(&self) -> (&A, &B) {
         (&self.first, &self.second)
+    }
+}
+
+impl<A, B> Sequence<A, B> {
+    /// Calls the first step under `first_ctx`; the second runs under `ctx`
+    /// (a sibling of the first step's when flattened).
+    fn start<I>(
+        &mut self,
+        first_ctx: WorkflowContext,
+        ctx: WorkflowContext,
+        input: I,
+    ) -> SequenceFuture<A::Future, B, A::Response>
+    where
+        A: Service<Request<I>>,
+        B: Service<Request<A::Response>> + Clone,
+    {
+        let first = self.first.call(Request::new(first_ctx, input));
+        SequenceFuture {
+            flattened: self.flattened,
+            state: State::First {
+                fut: first,
+                next: Some((ctx, self.second.clone())),
+            },
+        }
     }
 }
 
@@ -107,24 +116,15 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let (first_ctx, run) = if self.flattened {
-            // Steps of the enclosing sequence: the context handed to this
-            // part is the first step's; later steps get siblings of it.
-            (ctx.clone(), None)
-        } else {
-            let run = enter(&mut ctx, &self.name, PrimitiveType::Sequence);
-            (ctx.child(), run)
-        };
-        let first = self.first.call(Request::new(first_ctx, req.input));
-        let future = SequenceFuture {
-            flattened: self.flattened,
-            state: State::First {
-                fut: first,
-                next: Some((ctx, self.second.clone())),
-            },
-        };
-        NodeFuture::from_run(future, run)
+        if self.flattened {
+            // Steps of the enclosing sequence, which is the node: the context
+            // handed to this part is the first step's; later steps get
+            // siblings of it.
+            return NodeFuture::unobserved(self.start(req.ctx.clone(), req.ctx, req.input));
+        }
+        NodeFuture::run(self, req.ctx, PrimitiveType::Sequence, |this, ctx| {
+            this.start(ctx.child(), ctx, req.input)
+        })
     }
 }
 
@@ -238,5 +238,18 @@ impl<A, B, Rhs> std::ops::BitOr<Rhs> for Sequence<A, B> {
             crate::parallel::Branch::new(self),
             crate::parallel::Branch::new(rhs),
         ))
+    }
+}
+
+/// The default name is `sequence`; a named sequence stays a node of its own
+/// when extended with `>>`.
+impl<A, B> crate::Named for Sequence<A, B> {
+    fn name(&self) -> &Name {
+        &self.name
+    }
+
+    fn rename(&mut self, name: Name) {
+        self.name = name;
+        self.named = true;
     }
 }

@@ -41,7 +41,7 @@ use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
     fallback::Fallback,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, PrimitiveType, emit},
     primitive::impl_primitive,
 };
@@ -72,17 +72,6 @@ impl<S> Timeout<S> {
             after,
             name: Name::new_static("timeout"),
         })
-    }
-
-    /// Names this node (default `timeout`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
     }
 
     /// The deadline.
@@ -125,16 +114,16 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::Timeout);
-        let inner = self.inner.call(Request::new(ctx.child(), req.input));
-        let future = TimeoutFuture {
-            inner: tokio::time::timeout(self.after, inner),
-            after: self.after,
-            ctx,
-            name: self.name.clone(),
-        };
-        NodeFuture::from_run(future, run)
+        NodeFuture::run(self, req.ctx, PrimitiveType::Timeout, |this, ctx| {
+            let inner = this.inner.call(Request::new(ctx.child(), req.input));
+            let future = TimeoutFuture {
+                inner: tokio::time::timeout(this.after, inner),
+                after: this.after,
+                ctx,
+                name: this.name.clone(),
+            };
+            future
+        })
     }
 }
 
@@ -174,3 +163,4 @@ where
 }
 
 impl_primitive!(Timeout<S>);
+crate::name::impl_named!(Timeout<S>);

@@ -40,8 +40,9 @@
 //! # Ok(()) }
 //! ```
 
+mod machine;
+
 use std::{
-    collections::VecDeque,
     fmt,
     future::Future,
     pin::Pin,
@@ -57,10 +58,12 @@ use tower::Service;
 use crate::{
     ConfigError, Name, Request, WorkflowContext, WorkflowError,
     error::check,
-    node::{NodeFuture, enter},
+    node::NodeFuture,
     observe::{Event, PrimitiveType, emit},
     primitive::impl_primitive,
 };
+
+use machine::{Machine, Permit, Transition};
 
 /// The state of a circuit breaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -247,165 +250,6 @@ impl BreakerConfigBuilder {
 }
 
 #[derive(Debug)]
-enum Phase {
-    Closed {
-        consecutive_failures: u32,
-        /// (completion time, failed) for the failure-rate policy.
-        window: VecDeque<(Instant, bool)>,
-    },
-    Open {
-        until: Instant,
-    },
-    HalfOpen {
-        admitted: u32,
-        succeeded: u32,
-    },
-}
-
-impl Phase {
-    fn state(&self) -> BreakerState {
-        match self {
-            Self::Closed { .. } => BreakerState::Closed,
-            Self::Open { .. } => BreakerState::Open,
-            Self::HalfOpen { .. } => BreakerState::HalfOpen,
-        }
-    }
-
-    fn closed() -> Self {
-        Self::Closed {
-            consecutive_failures: 0,
-            window: VecDeque::new(),
-        }
-    }
-}
-
-/// A call's admission: which generation of the state machine admitted it.
-#[derive(Debug, Clone, Copy)]
-struct Permit {
-    generation: u64,
-    probe: bool,
-}
-
-type Transition = Option<(BreakerState, BreakerState)>;
-
-/// The breaker's state machine. Pure: time is passed in.
-#[derive(Debug)]
-struct Machine {
-    phase: Phase,
-    /// Bumped on every transition; outcomes of older permits are ignored.
-    generation: u64,
-}
-
-impl Machine {
-    fn transition(&mut self, to: Phase) -> Transition {
-        let from = self.phase.state();
-        self.phase = to;
-        self.generation += 1;
-        Some((from, self.phase.state()))
-    }
-
-    fn admit(
-        &mut self,
-        config: &BreakerConfig,
-        now: Instant,
-    ) -> (Result<Permit, BreakerState>, Transition) {
-        let mut transition = None;
-        if let Phase::Open { until } = self.phase
-            && now >= until
-        {
-            transition = self.transition(Phase::HalfOpen {
-                admitted: 0,
-                succeeded: 0,
-            });
-        }
-        let generation = self.generation;
-        let admission = match &mut self.phase {
-            Phase::Closed { .. } => Ok(Permit {
-                generation,
-                probe: false,
-            }),
-            Phase::Open { .. } => Err(BreakerState::Open),
-            Phase::HalfOpen { admitted, .. } if *admitted < config.half_open_probes => {
-                *admitted += 1;
-                Ok(Permit {
-                    generation,
-                    probe: true,
-                })
-            }
-            Phase::HalfOpen { .. } => Err(BreakerState::HalfOpen),
-        };
-        (admission, transition)
-    }
-
-    fn record(
-        &mut self,
-        config: &BreakerConfig,
-        permit: Permit,
-        failed: bool,
-        now: Instant,
-    ) -> Transition {
-        if permit.generation != self.generation {
-            return None;
-        }
-        let open = || Phase::Open {
-            until: now + config.open_duration,
-        };
-        match &mut self.phase {
-            Phase::Closed {
-                consecutive_failures,
-                window,
-            } => {
-                let trip = match config.policy {
-                    FailurePolicy::ConsecutiveFailures(limit) => {
-                        *consecutive_failures = if failed { *consecutive_failures + 1 } else { 0 };
-                        *consecutive_failures >= limit
-                    }
-                    FailurePolicy::FailureRate {
-                        threshold,
-                        window: span,
-                        min_calls,
-                    } => {
-                        window.push_back((now, failed));
-                        while window
-                            .front()
-                            .is_some_and(|(t, _)| now.duration_since(*t) >= span)
-                        {
-                            window.pop_front();
-                        }
-                        let failures = window.iter().filter(|(_, f)| *f).count();
-                        window.len() >= min_calls as usize
-                            && failures as f64 >= threshold * window.len() as f64
-                    }
-                };
-                if trip { self.transition(open()) } else { None }
-            }
-            Phase::Open { .. } => None,
-            Phase::HalfOpen { succeeded, .. } => {
-                if failed {
-                    self.transition(open())
-                } else {
-                    *succeeded += 1;
-                    if *succeeded >= config.half_open_probes {
-                        self.transition(Phase::closed())
-                    } else {
-                        None
-                    }
-                }
-            }
-        }
-    }
-
-    fn release(&mut self, permit: Permit) {
-        if permit.probe
-            && permit.generation == self.generation
-            && let Phase::HalfOpen { admitted, .. } = &mut self.phase
-        {
-            *admitted -= 1;
-        }
-    }
-}
-
-#[derive(Debug)]
 struct Shared {
     config: BreakerConfig,
     machine: Mutex<Machine>,
@@ -435,30 +279,16 @@ impl<S> CircuitBreaker<S> {
             inner,
             shared: Arc::new(Shared {
                 config,
-                machine: Mutex::new(Machine {
-                    phase: Phase::closed(),
-                    generation: 0,
-                }),
+                machine: Mutex::new(Machine::new()),
             }),
             name: Name::new_static("circuit_breaker"),
         }
     }
 
-    /// Names this node (default `circuit_breaker`).
-    pub fn named(mut self, name: impl Into<Name>) -> Self {
-        self.name = name.into();
-        self
-    }
-
-    /// This node's name.
-    pub fn name(&self) -> &Name {
-        &self.name
-    }
-
     /// The current state. An open breaker whose open duration has passed
     /// still reads `Open` until the next call moves it to half-open.
     pub fn state(&self) -> BreakerState {
-        self.shared.machine().phase.state()
+        self.shared.machine().state()
     }
 }
 
@@ -484,50 +314,47 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx;
-        let run = enter(&mut ctx, &self.name, PrimitiveType::CircuitBreaker);
-        let (admission, transition) = self
-            .shared
-            .machine()
-            .admit(&self.shared.config, Instant::now());
-        emit_transition(&ctx, &self.name, transition);
-        let future = match admission {
-            Ok(permit) => {
-                let state = if permit.probe {
-                    BreakerState::HalfOpen
-                } else {
-                    BreakerState::Closed
-                };
-                emit(&ctx, &self.name, PrimitiveType::CircuitBreaker, || {
-                    Event::BreakerAdmitted { state }
-                });
-                BreakerFuture {
-                    inner: Some(self.inner.call(Request::new(ctx.child(), req.input))),
-                    guard: Some(PermitGuard {
-                        shared: Arc::clone(&self.shared),
-                        permit,
-                        ctx,
-                        name: self.name.clone(),
-                        completed: false,
-                    }),
-                    rejected: None,
+        NodeFuture::run(self, req.ctx, PrimitiveType::CircuitBreaker, |this, ctx| {
+            let (admission, transition) = this
+                .shared
+                .machine()
+                .admit(&this.shared.config, Instant::now());
+            emit_transition(&ctx, &this.name, transition);
+            let future = match admission {
+                Ok(permit) => {
+                    let state = if permit.probe {
+                        BreakerState::HalfOpen
+                    } else {
+                        BreakerState::Closed
+                    };
+                    emit(&ctx, &this.name, PrimitiveType::CircuitBreaker, || {
+                        Event::BreakerAdmitted { state }
+                    });
+                    BreakerFuture::from(CallState::Admitted {
+                        inner: this.inner.call(Request::new(ctx.child(), req.input)),
+                        permit: Some(PermitGuard {
+                            shared: Arc::clone(&this.shared),
+                            permit,
+                            ctx,
+                            name: this.name.clone(),
+                            completed: false,
+                        }),
+                    })
                 }
-            }
-            Err(state) => {
-                emit(&ctx, &self.name, PrimitiveType::CircuitBreaker, || {
-                    Event::BreakerRejected { state }
-                });
-                BreakerFuture {
-                    inner: None,
-                    guard: None,
-                    rejected: Some(WorkflowError::CircuitOpen {
-                        breaker: self.name.clone(),
-                        state,
-                    }),
+                Err(state) => {
+                    emit(&ctx, &this.name, PrimitiveType::CircuitBreaker, || {
+                        Event::BreakerRejected { state }
+                    });
+                    BreakerFuture::from(CallState::Rejected {
+                        error: Some(WorkflowError::CircuitOpen {
+                            breaker: this.name.clone(),
+                            state,
+                        }),
+                    })
                 }
-            }
-        };
-        NodeFuture::from_run(future, run)
+            };
+            future
+        })
     }
 }
 
@@ -565,9 +392,24 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct BreakerFuture<F> {
         #[pin]
-        inner: Option<F>,
-        guard: Option<PermitGuard>,
-        rejected: Option<WorkflowError>,
+        state: CallState<F>,
+    }
+}
+
+pin_project! {
+    #[project = CallStateProj]
+    enum CallState<F> {
+        // Admitted: the inner call runs; its permit records the outcome, or
+        // gives the slot back if the call is dropped unfinished.
+        Admitted { #[pin] inner: F, permit: Option<PermitGuard> },
+        // Rejected at admission: the error, taken by the first poll.
+        Rejected { error: Option<WorkflowError> },
+    }
+}
+
+impl<F> From<CallState<F>> for BreakerFuture<F> {
+    fn from(state: CallState<F>) -> Self {
+        Self { state }
     }
 }
 
@@ -579,20 +421,20 @@ where
     type Output = Result<T, WorkflowError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let Some(inner) = this.inner.as_pin_mut() else {
-            let err = this
-                .rejected
+        match self.project().state.project() {
+            CallStateProj::Admitted { inner, permit } => {
+                let result = ready!(inner.poll(cx)).map_err(Into::into);
+                if let Some(permit) = permit.take() {
+                    permit.complete(result.as_ref().err());
+                }
+                Poll::Ready(result)
+            }
+            CallStateProj::Rejected { error } => Poll::Ready(Err(error
                 .take()
-                .expect("BreakerFuture polled after completion");
-            return Poll::Ready(Err(err));
-        };
-        let result = ready!(inner.poll(cx)).map_err(Into::into);
-        if let Some(guard) = this.guard.take() {
-            guard.complete(result.as_ref().err());
+                .expect("BreakerFuture polled after completion"))),
         }
-        Poll::Ready(result)
     }
 }
 
 impl_primitive!(CircuitBreaker<S>);
+crate::name::impl_named!(CircuitBreaker<S>);
