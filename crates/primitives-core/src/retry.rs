@@ -481,4 +481,50 @@ where
 }
 
 impl_primitive!(Retry<S>);
+
+/// Wraps services in a [`Retry`] with one policy, for tower's
+/// `ServiceBuilder`. The services it wraps share the policy (and its budget,
+/// if any).
+///
+/// ```
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tta_primitives_core::{Named, prelude::*, retry::RetryLayer};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let fetch = ServiceBuilder::new()
+///     .layer(RetryLayer::new(RetryPolicy::builder().max_attempts(2).build()?).named("fetch_retry"))
+///     .service(lambda(|id: u32| async move { Ok::<_, WorkflowError>(id) }));
+/// assert_eq!(fetch.name().as_str(), "fetch_retry");
+/// assert_eq!(fetch.oneshot(Request::new(WorkflowContext::new("wf"), 7)).await?, 7);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RetryLayer {
+    policy: Arc<RetryPolicy>,
+    name: Name,
+}
+
+impl RetryLayer {
+    /// Retries as `policy` says; the nodes are named `retry` unless named.
+    pub fn new(policy: RetryPolicy) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            name: Name::new_static("retry"),
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for RetryLayer {
+    type Service = Retry<S>;
+
+    fn layer(&self, inner: S) -> Retry<S> {
+        Retry {
+            inner,
+            policy: Arc::clone(&self.policy),
+            name: self.name.clone(),
+        }
+    }
+}
+
+crate::name::impl_named!(RetryLayer);
 crate::name::impl_named!(Retry<S>);

@@ -163,4 +163,56 @@ where
 }
 
 impl_primitive!(Timeout<S>);
+
+/// Wraps services in a [`Timeout`] with one deadline, for tower's
+/// `ServiceBuilder`.
+///
+/// ```
+/// use std::time::Duration;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tta_primitives_core::{prelude::*, timeout::TimeoutLayer};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let slow = ServiceBuilder::new()
+///     .layer(TimeoutLayer::new(Duration::from_secs(1))?)
+///     .service(lambda(|x: u32| async move {
+///         tokio::time::sleep(Duration::from_secs(5)).await;
+///         Ok::<_, WorkflowError>(x)
+///     }));
+/// let err = slow.oneshot(Request::new(WorkflowContext::new("wf"), 1)).await.unwrap_err();
+/// assert_eq!(err.kind(), "timeout");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct TimeoutLayer {
+    after: Duration,
+    name: Name,
+}
+
+impl TimeoutLayer {
+    /// Bounds each wrapped service to `after`; nodes are named `timeout`
+    /// unless named.
+    ///
+    /// # Errors
+    /// A zero duration ([`ConfigError`] naming `timeout.after`), as
+    /// [`Timeout::new`].
+    pub fn new(after: Duration) -> Result<Self, ConfigError> {
+        let Timeout { after, name, .. } = Timeout::new((), after)?;
+        Ok(Self { after, name })
+    }
+}
+
+impl<S> tower::Layer<S> for TimeoutLayer {
+    type Service = Timeout<S>;
+
+    fn layer(&self, inner: S) -> Timeout<S> {
+        Timeout {
+            inner,
+            after: self.after,
+            name: self.name.clone(),
+        }
+    }
+}
+
+crate::name::impl_named!(TimeoutLayer);
 crate::name::impl_named!(Timeout<S>);

@@ -162,14 +162,62 @@ fn the_run_pool_is_bounded_and_dropped_guards_report_their_node() {
     assert_eq!(burst(256, &mut guards), 0, "256 runs come from the pool");
 }
 
+/// A parallel node sizes its list of branch futures once, from its count of
+/// branches: each extra branch costs its own boxed future and nothing more,
+/// whether the branches were joined with `|` or given as a `Vec`.
+fn a_parallel_node_counts_its_branches_to_size_their_list() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let step = |n: u64| lambda(move |x: u64| async move { Ok::<_, WorkflowError>(x + n) });
+    let joined = (
+        blocks_per_call(step(1) | step(2)),
+        blocks_per_call(
+            step(1) | step(2) | step(3) | step(4) | step(5) | step(6) | step(7) | step(8),
+        ),
+    );
+    let listed = (
+        blocks_per_call(parallel(vec![step(1), step(2)])),
+        blocks_per_call(parallel((1..=8).map(step).collect::<Vec<_>>())),
+    );
+    assert_eq!(
+        joined.1 - joined.0,
+        6,
+        "|: one box per extra branch ({joined:?})"
+    );
+    assert_eq!(
+        listed.1 - listed.0,
+        6,
+        "Vec: one box per extra branch ({listed:?})"
+    );
+}
+
+/// The heap blocks one warm call of `service` allocates.
+fn blocks_per_call<S>(mut service: S) -> u64
+where
+    S: Service<Request<u64>, Response = Vec<u64>, Error = WorkflowError>,
+{
+    let ctx = WorkflowContext::new("alloc");
+    let mut call = || {
+        service
+            .call(Request::new(ctx.clone(), 0))
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+    };
+    call(); // warm up
+    let before = blocks();
+    call();
+    blocks() - before
+}
+
 /// Runs without libtest (see `Cargo.toml`): one thread, so the counts are
 /// this test's alone.
 fn main() {
     a_warm_sequence_of_lambdas_does_not_allocate();
     a_warm_observed_sequence_does_not_allocate();
     the_run_pool_is_bounded_and_dropped_guards_report_their_node();
+    a_parallel_node_counts_its_branches_to_size_their_list();
     #[allow(clippy::print_stdout)] // a test binary without libtest reports on stdout
     {
-        println!("allocations: 3 passed, 0 failed");
+        println!("allocations: 4 passed, 0 failed");
     }
 }

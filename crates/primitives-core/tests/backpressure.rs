@@ -1,6 +1,6 @@
 //! Backpressure, as the crate README's table says: the primitives that
 //! forward `poll_ready` (a wrapped tower service, timeout, circuit breaker,
-//! retry, sequence, a boxed primitive) report an inner service that is not
+//! retry, sequence, a boxed primitive, a saga step) report an inner service that is not
 //! ready as not ready, and ready again once it is; those that decide inside
 //! the call (cache, fallback, router, conditional, parallel, saga) are ready at
 //! once and their call waits for the inner service. The inner
@@ -85,6 +85,14 @@ async fn a_retry_reports_the_inner_services_readiness() {
     let retry = step(one_slot(Arc::clone(&gate)))
         .retry(RetryPolicy::builder().max_attempts(3).build().unwrap());
     forwards_readiness(retry, gate, "retry").await;
+}
+
+#[tokio::test]
+async fn a_saga_step_reports_its_forward_services_readiness() {
+    let gate = Arc::new(Notify::new());
+    let undo = lambda(|_: u32| async { Ok::<_, WorkflowError>(()) });
+    let saga_step = step(one_slot(Arc::clone(&gate))).with_compensation(undo);
+    forwards_readiness(saga_step, gate, "saga step").await;
 }
 
 #[tokio::test]

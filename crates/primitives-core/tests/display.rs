@@ -123,3 +123,128 @@ fn debug_output_names_the_type_and_what_matters() {
         "{text}"
     );
 }
+
+#[test]
+fn outcome_reason_and_event_labels_are_stable() {
+    use tta_primitives_core::observe::{Event, EvictionReason, RetryOutcome};
+    let outcomes: Vec<&str> = RetryOutcome::ALL.iter().map(|o| o.as_str()).collect();
+    assert_eq!(
+        outcomes,
+        [
+            "success_first_attempt",
+            "success_after_retry",
+            "exhausted",
+            "not_retryable"
+        ]
+    );
+    let reasons: Vec<&str> = EvictionReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(reasons, ["expired", "capacity", "invalidated"]);
+    let events = [
+        Event::RetryAttempt { attempt: 1 }.name(),
+        Event::CacheHit.name(),
+        Event::CacheSize {
+            entries: 1,
+            bytes: 8,
+        }
+        .name(),
+        Event::BreakerAdmitted {
+            state: BreakerState::Closed,
+        }
+        .name(),
+        Event::TimedOut {
+            after: Duration::from_secs(1),
+        }
+        .name(),
+        Event::RouteChosen { route: "eu" }.name(),
+    ];
+    assert_eq!(
+        events,
+        [
+            "retry.attempt",
+            "cache.hit",
+            "cache.size",
+            "circuit_breaker.admitted",
+            "timeout",
+            "router.route"
+        ]
+    );
+}
+
+#[test]
+fn a_node_handle_gives_back_its_shared_value_and_says_what_it_holds() {
+    use tta_primitives_core::observe::NodeHandle;
+    let shared = NodeHandle::new(String::from("span"));
+    let first = shared.downcast_arc::<String>().unwrap();
+    let second = shared.clone().downcast_arc::<String>().unwrap();
+    assert!(Arc::ptr_eq(&first, &second), "one value, not copies");
+    assert!(shared.downcast_arc::<u32>().is_none(), "another type");
+    static FIXED: u32 = 7;
+    let fixed = NodeHandle::from_static(&FIXED);
+    assert!(
+        fixed.downcast_arc::<u32>().is_none(),
+        "a static value is not shared"
+    );
+    assert_eq!(
+        format!("{shared:?} {fixed:?}"),
+        "NodeHandle(shared) NodeHandle(static)"
+    );
+    let observers = [
+        ObserverRef::from(Arc::new(Silent) as Arc<dyn tta_primitives_core::observe::Observer>),
+        ObserverRef::from_static(&SILENT),
+    ];
+    assert_eq!(
+        format!("{observers:?}"),
+        "[ObserverRef(shared), ObserverRef(static)]"
+    );
+}
+
+#[test]
+fn primitives_print_their_name_and_shape() {
+    let ok = |x: u32| async move { Ok::<_, WorkflowError>(x) };
+    let fallback = lambda(ok)
+        .fallback(lambda(ok))
+        .or_named("cached", lambda(ok))
+        .named("resilient");
+    assert_eq!(
+        fallback.leg_names().collect::<Vec<_>>(),
+        ["primary", "fallback_1", "cached"]
+    );
+    assert_eq!(
+        format!("{fallback:?}"),
+        "Fallback { name: \"resilient\", legs: [\"primary\", \"fallback_1\", \"cached\"], only_on: false }"
+    );
+
+    let mock = MockPrimitive::<u32, u32>::new()
+        .then_return(1)
+        .named("stub");
+    assert_eq!(
+        format!("{mock:?}"),
+        "MockPrimitive { name: \"stub\", scripted: 1, calls: 0 }"
+    );
+
+    let routes = router(|_, x: &u32| *x).route(1, lambda(ok)).named("by_id");
+    assert_eq!(
+        format!("{routes:?}"),
+        "Router { name: \"by_id\", routes: [1], default: false, .. }"
+    );
+
+    let undo = || lambda(|_: u32| async { Ok::<_, WorkflowError>(()) });
+    let saga = Saga::new(lambda(ok).with_compensation(undo()).named("reserve"))
+        .then(lambda(ok).with_compensation(undo()).named("charge"))
+        .named("checkout");
+    assert_eq!(
+        format!("{saga:?}"),
+        "Saga { name: \"checkout\", steps: [\"reserve\", \"charge\"], .. }"
+    );
+
+    let policy = RetryPolicy::builder().max_attempts(4).build().unwrap();
+    assert_eq!(policy.max_attempts(), 4);
+    let text = format!("{policy:?}");
+    assert!(
+        text.starts_with("RetryPolicy { max_attempts: 4, initial_backoff: 100ms,")
+            && text.ends_with("jitter: Full, budget: false, .. }"),
+        "{text}"
+    );
+    let bounded = lambda(ok).timeout(Duration::from_millis(250)).unwrap();
+    assert_eq!(bounded.after(), Duration::from_millis(250));
+}

@@ -437,4 +437,58 @@ where
 }
 
 impl_primitive!(CircuitBreaker<S>);
+
+/// Wraps services in a [`CircuitBreaker`], for tower's `ServiceBuilder`.
+/// A breaker guards a dependency, not one service value: every service this
+/// layer (or a clone of it) wraps shares the layer's one state machine, so
+/// failures seen through any of them open it for all.
+///
+/// ```
+/// use tower::{Layer, ServiceExt};
+/// use tta_primitives_core::{circuit_breaker::CircuitBreakerLayer, prelude::*};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let breaker = CircuitBreakerLayer::new(
+///     BreakerConfig::builder().policy(FailurePolicy::ConsecutiveFailures(1)).build()?,
+/// );
+/// let down = || lambda(|_: u32| async move { Err::<u32, _>(WorkflowError::msg("503")) });
+/// let (a, b) = (breaker.layer(down()), breaker.layer(down()));
+/// a.oneshot(Request::new(WorkflowContext::new("wf"), 1)).await.unwrap_err();
+/// let err = b.oneshot(Request::new(WorkflowContext::new("wf"), 1)).await.unwrap_err();
+/// assert_eq!((err.kind(), breaker.state()), ("circuit_open", BreakerState::Open));
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CircuitBreakerLayer {
+    shared: Arc<Shared>,
+    name: Name,
+}
+
+impl CircuitBreakerLayer {
+    /// One new, closed breaker for every service this layer wraps; nodes
+    /// are named `circuit_breaker` unless named.
+    pub fn new(config: BreakerConfig) -> Self {
+        let CircuitBreaker { shared, name, .. } = CircuitBreaker::new((), config);
+        Self { shared, name }
+    }
+
+    /// The shared breaker's current state (see [`CircuitBreaker::state`]).
+    pub fn state(&self) -> BreakerState {
+        self.shared.machine().state()
+    }
+}
+
+impl<S> tower::Layer<S> for CircuitBreakerLayer {
+    type Service = CircuitBreaker<S>;
+
+    fn layer(&self, inner: S) -> CircuitBreaker<S> {
+        CircuitBreaker {
+            inner,
+            shared: Arc::clone(&self.shared),
+            name: self.name.clone(),
+        }
+    }
+}
+
+crate::name::impl_named!(CircuitBreakerLayer);
 crate::name::impl_named!(CircuitBreaker<S>);
