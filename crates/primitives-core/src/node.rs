@@ -266,15 +266,11 @@ impl<F> NodeFuture<F> {
         Self::from_run(work(primitive, ctx), run)
     }
 
-    /// Wraps `inner` with no node of its own (a flattened sequence's part:
-    /// the enclosing sequence is the node).
+    /// Wraps `inner`, the work of the node whose run is `run` (see
+    /// [`run`](Self::run); only a sequence, which may have no node of its
+    /// own, enters by itself).
     #[inline]
-    pub(crate) fn unobserved(inner: F) -> Self {
-        Self::from_run(inner, None)
-    }
-
-    #[inline]
-    fn from_run(inner: F, run: Option<Box<NodeRun>>) -> Self {
+    pub(crate) fn from_run(inner: F, run: Option<Box<NodeRun>>) -> Self {
         Self {
             inner,
             run: RunSlot(run),

@@ -39,7 +39,9 @@ use pin_project_lite::pin_project;
 use tower::Service;
 
 use crate::{
-    Name, Request, WorkflowContext, WorkflowError, node::NodeFuture, observe::PrimitiveType,
+    Name, Request, WorkflowContext, WorkflowError,
+    node::{NodeFuture, enter},
+    observe::PrimitiveType,
 };
 
 /// Runs `first`, then `second` on its output. Built by `a >> b` or
@@ -77,6 +79,7 @@ impl<A, B> Sequence<A, B> {
 impl<A, B> Sequence<A, B> {
     /// Calls the first step under `first_ctx`; the second runs under `ctx`
     /// (a sibling of the first step's when flattened).
+    #[inline(always)]
     fn start<I>(
         &mut self,
         first_ctx: WorkflowContext,
@@ -116,15 +119,17 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        if self.flattened {
-            // Steps of the enclosing sequence, which is the node: the context
-            // handed to this part is the first step's; later steps get
-            // siblings of it.
-            return NodeFuture::unobserved(self.start(req.ctx.clone(), req.ctx, req.input));
-        }
-        NodeFuture::run(self, req.ctx, PrimitiveType::Sequence, |this, ctx| {
-            this.start(ctx.child(), ctx, req.input)
-        })
+        let mut ctx = req.ctx;
+        // A flattened sequence's part has no node of its own (the enclosing
+        // sequence is the node): the context handed to it is the first
+        // step's, and later steps get siblings of it.
+        let (first_ctx, run) = if self.flattened {
+            (ctx.clone(), None)
+        } else {
+            let run = enter(&mut ctx, &self.name, PrimitiveType::Sequence);
+            (ctx.child(), run)
+        };
+        NodeFuture::from_run(self.start(first_ctx, ctx, req.input), run)
     }
 }
 
