@@ -16,12 +16,12 @@ use opentelemetry::{
     trace::{SpanKind, Status, TraceContextExt, Tracer, TracerProvider},
 };
 use pin_project_lite::pin_project;
-use quanta::Instant;
 use tower::{Layer, Service};
-use tta_primitives_core::observe::{NodeOutcome, PrimitiveType};
+use tta_primitives_core::observe::{self, NodeOutcome, PrimitiveType};
 
 use crate::{
     attr,
+    clock::Anchor,
     instruments::{NodeMetrics, instruments},
 };
 
@@ -383,6 +383,9 @@ where
         let config = &*self.config;
         let metrics = config.metrics();
         metrics.in_flight.increment(1.0);
+        // The span's times and the call's duration come from one clock
+        // reading each (see `clock`), like a workflow node's.
+        let anchor = Anchor::now();
         let cx = config.tracer.as_ref().map(|tracer| {
             let name = self
                 .describe
@@ -395,6 +398,7 @@ where
             let builder = tracer
                 .span_builder(name)
                 .with_kind(config.kind.clone())
+                .with_start_time(anchor.wall(0))
                 .with_attributes(attributes);
             let start =
                 |parent: &Context| parent.with_span(builder.start_with_context(tracer, parent));
@@ -416,7 +420,7 @@ where
             call: Call {
                 metrics,
                 cx,
-                started: Instant::now(),
+                anchor,
                 done: false,
             },
             describe: self.describe.clone(),
@@ -429,7 +433,7 @@ where
 struct Call {
     metrics: &'static NodeMetrics,
     cx: Option<Context>,
-    started: Instant,
+    anchor: Anchor,
     done: bool,
 }
 
@@ -441,7 +445,10 @@ impl Call {
         response_attributes: Vec<KeyValue>,
     ) {
         self.done = true;
-        let seconds = self.started.elapsed().as_secs_f64();
+        let completed = observe::now();
+        let seconds = completed
+            .saturating_duration_since(self.anchor.started())
+            .as_secs_f64();
         match (&outcome, error_type) {
             (NodeOutcome::Success, Some(kind)) => self.metrics.record_end_kind(kind, seconds),
             _ => self.metrics.record_end(&outcome, seconds),
@@ -463,7 +470,7 @@ impl Call {
                 }
                 _ => {}
             }
-            span.end();
+            span.end_with_timestamp(self.anchor.wall_at(completed));
         }
     }
 }

@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod catalogue;
+mod clock;
 mod instrument;
 mod instruments;
 pub mod layer;

@@ -24,7 +24,10 @@ use tta_primitives_core::{
     },
 };
 
-use crate::instruments::{EventHandles, NodeMetrics, instruments};
+use crate::{
+    clock::Anchor,
+    instruments::{EventHandles, NodeMetrics, instruments},
+};
 
 /// Attribute keys of the `tta.` namespace.
 pub mod attr {
@@ -59,29 +62,6 @@ pub mod attr {
     pub const CANCELLED: &str = "tta.cancelled";
     /// OpenTelemetry's `error.type`.
     pub const ERROR_TYPE: &str = "error.type";
-}
-
-/// One wall-clock reading and the node clock's reading at the same moment,
-/// taken when a trace's root node starts. Every timestamp of the trace is
-/// the anchor's wall time plus the node clock's offset from it: one clock,
-/// so a child's span starts no earlier than its parent's, and one
-/// wall-clock reading per execution. (A parent's span ends after its
-/// children's: see [`NodeSpan::release`].)
-#[derive(Clone, Copy)]
-struct Anchor {
-    wall: SystemTime,
-    at: Instant,
-}
-
-impl Anchor {
-    /// Nanoseconds from the anchor to `t` (0 for a reading before it).
-    fn offset(&self, t: Instant) -> u64 {
-        u64::try_from(t.saturating_duration_since(self.at).as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn wall(&self, offset: u64) -> SystemTime {
-        self.wall + Duration::from_nanos(offset)
-    }
 }
 
 /// The state kept for a traced node: its span (in a context, ready to parent
@@ -168,13 +148,9 @@ where
                 p.open.fetch_add(1, Ordering::Relaxed);
                 (p.anchor, p.anchor.offset(started).max(p.start))
             }
-            None => (
-                Anchor {
-                    wall: SystemTime::now(),
-                    at: started,
-                },
-                0,
-            ),
+            // Both clocks read together: `started` was read before the
+            // observer's work, which a preemption could stretch.
+            None => (Anchor::now(), 0),
         };
         let mut attributes = Vec::with_capacity(10);
         attributes.extend([

@@ -101,35 +101,8 @@ fn render(spans: &[SpanData]) -> String {
 
 /// Every span starts no earlier and ends no later than its parent.
 fn assert_nested_in_time(spans: &[SpanData]) {
-    let by_id: HashMap<_, _> = spans
-        .iter()
-        .map(|s| (s.span_context.span_id(), s))
-        .collect();
-    for span in spans {
-        let Some(parent) = by_id.get(&span.parent_span_id) else {
-            continue;
-        };
-        assert!(
-            span.start_time >= parent.start_time,
-            "{} starts before its parent {}",
-            span.name,
-            parent.name
-        );
-        assert!(
-            span.end_time <= parent.end_time,
-            "{} ends {:?} after its parent {}",
-            span.name,
-            span.end_time
-                .duration_since(parent.end_time)
-                .unwrap_or_default(),
-            parent.name
-        );
-        assert!(
-            span.start_time <= span.end_time,
-            "{} ends before it starts",
-            span.name
-        );
-    }
+    let faults = tta_test_support::spans::not_nested_in_time(spans);
+    assert!(faults.is_empty(), "spans out of their parents: {faults:#?}");
 }
 
 fn ok(name: &'static str, f: fn(u32) -> u32) -> BoxPrimitive<u32, u32> {

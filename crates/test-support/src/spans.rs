@@ -1,7 +1,9 @@
-//! A span processor for benchmarks: it counts the spans that end and drops
-//! them, so what is measured is recording, not export.
+//! Span helpers: a processor for benchmarks that counts the spans that end
+//! and drops them (so what is measured is recording, not export), and the
+//! check that finished spans nest in time.
 
 use std::{
+    collections::HashMap,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -49,4 +51,52 @@ impl SpanProcessor for DiscardSpans {
     fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
         Ok(())
     }
+}
+
+/// The spans of `spans` that do not nest in time under their parent (when
+/// the parent is among `spans`): each that starts before its parent, ends
+/// after it, or ends before it starts, described in one line.
+///
+/// ```
+/// use opentelemetry::trace::{Span, Tracer, TracerProvider};
+/// use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+/// use tta_test_support::spans::not_nested_in_time;
+///
+/// let exporter = InMemorySpanExporter::default();
+/// let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// let tracer = provider.tracer("t");
+/// tracer.in_span("parent", |_| tracer.in_span("child", |_| {}));
+/// assert_eq!(not_nested_in_time(&exporter.get_finished_spans().unwrap()), Vec::<String>::new());
+/// ```
+pub fn not_nested_in_time(spans: &[SpanData]) -> Vec<String> {
+    let by_id: HashMap<_, _> = spans
+        .iter()
+        .map(|s| (s.span_context.span_id(), s))
+        .collect();
+    let mut faults = Vec::new();
+    for span in spans {
+        if span.start_time > span.end_time {
+            faults.push(format!("{} ends before it starts", span.name));
+        }
+        let Some(parent) = by_id.get(&span.parent_span_id) else {
+            continue;
+        };
+        if let Ok(early) = parent.start_time.duration_since(span.start_time)
+            && !early.is_zero()
+        {
+            faults.push(format!(
+                "{} starts {early:?} before its parent {}",
+                span.name, parent.name
+            ));
+        }
+        if let Ok(late) = span.end_time.duration_since(parent.end_time)
+            && !late.is_zero()
+        {
+            faults.push(format!(
+                "{} ends {late:?} after its parent {}",
+                span.name, parent.name
+            ));
+        }
+    }
+    faults
 }
