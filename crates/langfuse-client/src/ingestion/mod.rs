@@ -9,7 +9,8 @@
 //!   interval, and on [`flush`](IngestionClient::flush): batches stay under
 //!   the API's 3.5 MB limit (split as needed), gzip-compressed.
 //! * Network errors, 429 (honouring `Retry-After`) and 5xx are retried with
-//!   exponential backoff and jitter, with the same event ids (Langfuse
+//!   the toolkit's own [`RetryPolicy`](tta_primitives_core::retry::RetryPolicy)
+//!   (exponential backoff, equal jitter), with the same event ids (Langfuse
 //!   deduplicates on them). On a 207, events the server rejected with a 4xx
 //!   are logged and counted, not retried; those with a 5xx are retried.
 //! * [`shutdown`](IngestionClient::shutdown) delivers everything queued
@@ -71,9 +72,12 @@ pub struct IngestionSettings {
     pub max_event_bytes: usize,
     /// Retries of one batch before its events are dropped (default 8).
     pub max_retries: u32,
-    /// The first backoff (default 250 ms); it doubles per retry, with jitter.
+    /// The first backoff (default 250 ms, greater than zero); it doubles per
+    /// retry, and each wait is a random delay in the upper half of its
+    /// backoff (the toolkit's `RetryPolicy` with equal jitter).
     pub backoff_base: Duration,
-    /// The longest backoff, and the longest `Retry-After` honoured (default 30 s).
+    /// The longest backoff, and the longest `Retry-After` honoured (default
+    /// 30 s, at least `backoff_base`).
     pub backoff_max: Duration,
     /// Gzip request bodies (default on).
     pub gzip: bool,
@@ -247,7 +251,9 @@ impl IngestionClient {
     /// Starts the client's background thread.
     ///
     /// # Errors
-    /// When the HTTP client or the thread cannot be created.
+    /// When the HTTP client or the thread cannot be created, or the backoff
+    /// settings cannot work (the message names `backoff_base` or
+    /// `backoff_max`).
     pub fn start(
         config: &LangfuseConfig,
         mut settings: IngestionSettings,

@@ -12,6 +12,11 @@ use reqwest::{StatusCode, header};
 use serde::Deserialize;
 use tokio::sync::{Notify, mpsc};
 
+use tta_primitives_core::{
+    ConfigError,
+    retry::{Jitter, RetryPolicy},
+};
+
 use super::{Control, DropReason, IngestionSettings, IngestionStats, Prepared};
 use crate::{config::LangfuseConfig, metrics::series};
 
@@ -30,6 +35,9 @@ pub(crate) struct Sender {
     url: String,
     authorization: header::HeaderValue,
     settings: IngestionSettings,
+    /// When and how long to wait before resending a batch: the toolkit's
+    /// own retry policy (exponential, equal jitter).
+    policy: RetryPolicy,
     stats: Arc<IngestionStats>,
     warned: Mutex<Option<Instant>>,
 }
@@ -93,6 +101,7 @@ impl Sender {
             url: config.ingestion_url(),
             authorization,
             settings: settings.clone(),
+            policy: retry_policy(settings).map_err(std::io::Error::other)?,
             stats,
             warned: Mutex::new(None),
         })
@@ -142,125 +151,131 @@ impl Sender {
         Ok(())
     }
 
-    /// Sends one batch, retrying what can be retried.
+    /// Sends one batch, retrying what can be retried, as the policy says.
     async fn send_batch(&self, mut batch: Vec<Prepared>, cancel: &Notify) -> Result<(), Cancelled> {
-        let mut attempt = 0u32;
+        let mut attempt = 1u32;
         loop {
-            let body = self.body(&batch);
-            let request = self
-                .http
-                .post(&self.url)
-                .header(header::AUTHORIZATION, self.authorization.clone())
-                .header(header::CONTENT_TYPE, "application/json");
-            let request = if self.settings.gzip {
-                request
-                    .header(header::CONTENT_ENCODING, "gzip")
-                    .body(gzip(body.as_bytes()))
-            } else {
-                request.body(body)
-            };
-            let outcome = tokio::select! {
-                response = request.send() => Some(response),
-                () = cancel.notified() => None,
-            };
-            let Some(outcome) = outcome else {
-                self.stats
-                    .drop_events(DropReason::Shutdown, batch.len() as u64);
-                return Err(Cancelled);
-            };
-            // The `reason` of tta_telemetry_export_retries_total, should
-            // this attempt be retried.
-            let mut retry_reason = "unavailable";
-            let retry_after = match outcome {
-                Ok(response) => {
-                    let status = response.status();
-                    let retry_after = retry_after(response.headers());
-                    if status.is_success() {
-                        let text = response.text().await.unwrap_or_default();
-                        batch = self.settle(batch, &text);
-                        if batch.is_empty() {
-                            return Ok(());
-                        }
-                        None
-                    } else if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                        if status == StatusCode::TOO_MANY_REQUESTS {
-                            retry_reason = "throttled";
-                        }
-                        self.export_error(if status.is_server_error() {
-                            "http_5xx"
-                        } else {
-                            "http_429"
-                        });
-                        self.warn(format_args!(
-                            "Langfuse ingestion answered {status}; retrying {} events",
-                            batch.len()
-                        ));
-                        retry_after
-                    } else if status == StatusCode::PAYLOAD_TOO_LARGE && batch.len() > 1 {
-                        // Split and send each half on its own.
-                        let second = batch.split_off(batch.len() / 2);
-                        Box::pin(self.send_batch(batch, cancel)).await?;
-                        return Box::pin(self.send_batch(second, cancel)).await;
-                    } else {
-                        self.export_error("http_4xx");
-                        self.warn(format_args!(
-                            "Langfuse ingestion refused a batch of {} events with {status}{}; they are dropped",
-                            batch.len(),
-                            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-                                ": check LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL"
-                            } else {
-                                ""
-                            }
-                        ));
-                        self.stats
-                            .drop_events(DropReason::Rejected, batch.len() as u64);
-                        return Ok(());
-                    }
+            let (rest, retry_after, reason) = match self.attempt(batch, cancel).await? {
+                Next::Done => return Ok(()),
+                Next::Split(mut first) => {
+                    let second = first.split_off(first.len() / 2);
+                    Box::pin(self.send_batch(first, cancel)).await?;
+                    return Box::pin(self.send_batch(second, cancel)).await;
                 }
-                Err(error) => {
-                    self.export_error(if error.is_timeout() {
-                        "timeout"
-                    } else {
-                        "network"
-                    });
-                    // reqwest's errors name the URL, never header values.
-                    self.warn(format_args!(
-                        "Langfuse ingestion request failed ({}); retrying {} events",
-                        error.without_url(),
-                        batch.len()
-                    ));
-                    None
-                }
+                Next::Retry {
+                    batch,
+                    retry_after,
+                    reason,
+                } => (batch, retry_after, reason),
             };
-            attempt += 1;
-            if attempt > self.settings.max_retries {
+            if attempt >= self.policy.max_attempts() {
                 self.warn(format_args!(
                     "Langfuse ingestion gave up on {} events after {} retries",
-                    batch.len(),
+                    rest.len(),
                     self.settings.max_retries
                 ));
                 self.stats
-                    .drop_events(DropReason::RetriesExhausted, batch.len() as u64);
+                    .drop_events(DropReason::RetriesExhausted, rest.len() as u64);
                 return Ok(());
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
             metrics::counter!(
                 tta_primitives_obs::catalogue::EXPORT_RETRIES.name,
                 "exporter" => EXPORTER,
-                "reason" => retry_reason
+                "reason" => reason
             )
             .increment(1);
             let delay = retry_after
                 .map(|d| d.min(self.settings.backoff_max))
-                .unwrap_or_else(|| self.backoff(attempt));
+                .unwrap_or_else(|| self.policy.delay(attempt));
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = cancel.notified() => {
-                    self.stats.drop_events(DropReason::Shutdown, batch.len() as u64);
+                    self.stats.drop_events(DropReason::Shutdown, rest.len() as u64);
                     return Err(Cancelled);
                 }
             }
+            attempt += 1;
+            batch = rest;
         }
+    }
+
+    /// Sends `batch` once and acts on the answer as [`classify`] says:
+    /// counts and logs, and returns what is left to do.
+    async fn attempt(&self, batch: Vec<Prepared>, cancel: &Notify) -> Result<Next, Cancelled> {
+        let body = self.body(&batch);
+        let request = self
+            .http
+            .post(&self.url)
+            .header(header::AUTHORIZATION, self.authorization.clone())
+            .header(header::CONTENT_TYPE, "application/json");
+        let request = if self.settings.gzip {
+            request
+                .header(header::CONTENT_ENCODING, "gzip")
+                .body(gzip(body.as_bytes()))
+        } else {
+            request.body(body)
+        };
+        let outcome = tokio::select! {
+            response = request.send() => response,
+            () = cancel.notified() => {
+                self.stats.drop_events(DropReason::Shutdown, batch.len() as u64);
+                return Err(Cancelled);
+            }
+        };
+        let response = match outcome {
+            Ok(response) => response,
+            Err(error) => {
+                self.export_error(if error.is_timeout() {
+                    "timeout"
+                } else {
+                    "network"
+                });
+                // reqwest's errors name the URL, never header values.
+                self.warn(format_args!(
+                    "Langfuse ingestion request failed ({}); retrying {} events",
+                    error.without_url(),
+                    batch.len()
+                ));
+                return Ok(Next::retry(batch, None, "unavailable"));
+            }
+        };
+        let status = response.status();
+        Ok(match classify(status, batch.len()) {
+            Verdict::Accepted => {
+                let text = response.text().await.unwrap_or_default();
+                let rest = self.settle(batch, &text);
+                if rest.is_empty() {
+                    Next::Done
+                } else {
+                    Next::retry(rest, None, "unavailable")
+                }
+            }
+            Verdict::Retry { reason, error } => {
+                self.export_error(error);
+                self.warn(format_args!(
+                    "Langfuse ingestion answered {status}; retrying {} events",
+                    batch.len()
+                ));
+                Next::retry(batch, retry_after(response.headers()), reason)
+            }
+            Verdict::Split => Next::Split(batch),
+            Verdict::Reject => {
+                self.export_error("http_4xx");
+                self.warn(format_args!(
+                    "Langfuse ingestion refused a batch of {} events with {status}{}; they are dropped",
+                    batch.len(),
+                    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                        ": check LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY and LANGFUSE_BASE_URL"
+                    } else {
+                        ""
+                    }
+                ));
+                self.stats
+                    .drop_events(DropReason::Rejected, batch.len() as u64);
+                Next::Done
+            }
+        })
     }
 
     /// Counts a 2xx answer's results; returns the events to retry (those
@@ -317,17 +332,96 @@ impl Sender {
         body.push_str("}}");
         body
     }
+}
 
-    /// Exponential backoff with jitter: a random delay in `[d/2, d]`,
-    /// `d = base * 2^(attempt-1)`, capped.
-    fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .settings
-            .backoff_base
-            .saturating_mul(1u32 << (attempt - 1).min(20));
-        let d = exp.min(self.settings.backoff_max);
-        d / 2 + d.mul_f64(fastrand::f64() / 2.0)
+/// What is left to do with a batch after one attempt.
+enum Next {
+    /// Every event was accepted, or dropped and counted.
+    Done,
+    /// Resend these events, after `retry_after` (the server's `Retry-After`)
+    /// or the policy's backoff; `reason` labels the retry.
+    Retry {
+        batch: Vec<Prepared>,
+        retry_after: Option<Duration>,
+        reason: &'static str,
+    },
+    /// Too large for the server: send each half on its own.
+    Split(Vec<Prepared>),
+}
+
+impl Next {
+    fn retry(batch: Vec<Prepared>, retry_after: Option<Duration>, reason: &'static str) -> Self {
+        Self::Retry {
+            batch,
+            retry_after,
+            reason,
+        }
     }
+}
+
+/// How an answer's status is handled.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// 2xx: the body says which events (if any) to retry.
+    Accepted,
+    /// 429 or 5xx: retry the batch. `reason` labels the retry, `error` the
+    /// export error.
+    Retry {
+        reason: &'static str,
+        error: &'static str,
+    },
+    /// 413 for more than one event: split the batch.
+    Split,
+    /// Any other answer: the batch is refused; drop it.
+    Reject,
+}
+
+/// Classifies the answer `status` to a batch of `events` events.
+fn classify(status: StatusCode, events: usize) -> Verdict {
+    if status.is_success() {
+        Verdict::Accepted
+    } else if status == StatusCode::TOO_MANY_REQUESTS {
+        Verdict::Retry {
+            reason: "throttled",
+            error: "http_429",
+        }
+    } else if status.is_server_error() {
+        Verdict::Retry {
+            reason: "unavailable",
+            error: "http_5xx",
+        }
+    } else if status == StatusCode::PAYLOAD_TOO_LARGE && events > 1 {
+        Verdict::Split
+    } else {
+        Verdict::Reject
+    }
+}
+
+/// The retry policy of `settings`: `max_retries` retries after the first
+/// attempt, backoffs from `backoff_base` doubling up to `backoff_max`, each
+/// a random delay in the upper half of its backoff (equal jitter).
+fn retry_policy(settings: &IngestionSettings) -> Result<RetryPolicy, ConfigError> {
+    if settings.backoff_base.is_zero() {
+        return Err(ConfigError::new(
+            "langfuse.ingestion.backoff_base",
+            settings.backoff_base,
+            "greater than zero",
+        ));
+    }
+    if settings.backoff_max < settings.backoff_base {
+        return Err(ConfigError::new(
+            "langfuse.ingestion.backoff_max",
+            settings.backoff_max,
+            "at least langfuse.ingestion.backoff_base",
+        ));
+    }
+    RetryPolicy::builder()
+        .max_attempts(settings.max_retries.saturating_add(1))
+        .initial_backoff(settings.backoff_base)
+        .max_backoff(settings.backoff_max)
+        .multiplier(2.0)
+        .jitter(Jitter::Equal)
+        .build()
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {
@@ -438,4 +532,68 @@ async fn run(
     sender
         .stats
         .drop_events(DropReason::Shutdown, pending.len() as u64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_answer_is_classified_once() {
+        let retry = |reason, error| Verdict::Retry { reason, error };
+        for (status, events, verdict) in [
+            (200, 5, Verdict::Accepted),
+            (207, 5, Verdict::Accepted),
+            (429, 5, retry("throttled", "http_429")),
+            (500, 5, retry("unavailable", "http_5xx")),
+            (503, 1, retry("unavailable", "http_5xx")),
+            (413, 2, Verdict::Split),
+            (413, 1, Verdict::Reject),
+            (400, 5, Verdict::Reject),
+            (401, 5, Verdict::Reject),
+        ] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(classify(status, events), verdict, "{status} for {events}");
+        }
+    }
+
+    #[test]
+    fn the_policy_doubles_from_the_base_up_to_the_cap_in_the_upper_half() {
+        let settings = IngestionSettings {
+            max_retries: 8,
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(1),
+            ..IngestionSettings::default()
+        };
+        let policy = retry_policy(&settings).unwrap();
+        assert_eq!(policy.max_attempts(), 9, "the first attempt and 8 retries");
+        for (attempt, backoff) in [(1, 250), (2, 500), (3, 1000), (4, 1000)] {
+            let backoff = Duration::from_millis(backoff);
+            assert_eq!(policy.backoff(attempt), backoff);
+            for _ in 0..100 {
+                let delay = policy.delay(attempt);
+                assert!(delay >= backoff / 2 && delay <= backoff, "{delay:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn backoff_settings_that_cannot_work_are_refused_by_name() {
+        let zero = IngestionSettings {
+            backoff_base: Duration::ZERO,
+            ..IngestionSettings::default()
+        };
+        assert_eq!(
+            retry_policy(&zero).unwrap_err().setting(),
+            "langfuse.ingestion.backoff_base"
+        );
+        let inverted = IngestionSettings {
+            backoff_max: Duration::from_millis(1),
+            ..IngestionSettings::default()
+        };
+        assert_eq!(
+            retry_policy(&inverted).unwrap_err().setting(),
+            "langfuse.ingestion.backoff_max"
+        );
+    }
 }
