@@ -193,8 +193,10 @@ impl<T> LlmLayer<T> {
         }
     }
 
+    /// The settings to change: this layer's own, copied first when clones
+    /// share them (the clones keep theirs).
     fn shared_mut(&mut self) -> &mut Shared {
-        Arc::make_mut_shared(&mut self.shared)
+        Arc::make_mut(&mut self.shared)
     }
 
     /// Prices calls with `prices` instead of the built-in table.
@@ -215,21 +217,6 @@ impl<T> LlmLayer<T> {
     pub fn metrics_only(mut self) -> Self {
         self.tracer = None;
         self
-    }
-}
-
-/// `Arc::make_mut` without requiring `Shared: Clone` (the capture's masking
-/// function is shared, the price table cloned).
-trait MakeMutShared {
-    fn make_mut_shared(this: &mut Self) -> &mut Shared;
-}
-
-impl MakeMutShared for Arc<Shared> {
-    fn make_mut_shared(this: &mut Self) -> &mut Shared {
-        if Arc::get_mut(this).is_none() {
-            *this = Arc::new(Shared::new(this.prices.clone(), this.capture.clone()));
-        }
-        Arc::get_mut(this).expect("just made unique")
     }
 }
 

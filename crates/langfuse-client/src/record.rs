@@ -36,6 +36,15 @@ pub(crate) struct Shared {
 /// Models whose price lookups are remembered per layer.
 const RESOLVED_CAP: usize = 1024;
 
+/// A copy starts with an empty price-resolution cache: the copy is made to
+/// be configured (a layer changed after it was cloned), and its prices may
+/// differ.
+impl Clone for Shared {
+    fn clone(&self) -> Self {
+        Self::new(self.prices.clone(), self.capture.clone())
+    }
+}
+
 impl Shared {
     pub(crate) fn new(prices: PriceTable, capture: Capture) -> Self {
         Self {

@@ -190,14 +190,29 @@ impl<D: Clone, T> Clone for TelemetryLayer<D, T> {
     }
 }
 
+/// A layer's settings, shared by its clones and the services it wraps;
+/// configuring a layer whose settings are shared copies them first
+/// (copy-on-write), so configuring after cloning changes that layer only.
 struct Config<T> {
     workflow: Cow<'static, str>,
     name: Cow<'static, str>,
     kind: SpanKind,
-    tracer: Option<T>,
+    tracer: Option<Arc<T>>,
     /// The node's metric handles, looked up once (on the first call, after
     /// the recorder is installed) instead of on every call.
     metrics: OnceLock<&'static NodeMetrics>,
+}
+
+impl<T> Clone for Config<T> {
+    fn clone(&self) -> Self {
+        Self {
+            workflow: self.workflow.clone(),
+            name: self.name.clone(),
+            kind: self.kind.clone(),
+            tracer: self.tracer.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
 }
 
 impl<T> Config<T> {
@@ -260,7 +275,9 @@ impl<D> TelemetryLayer<D> {
                 workflow,
                 name,
                 kind,
-                tracer: Some(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME)),
+                tracer: Some(Arc::new(opentelemetry::global::tracer(
+                    crate::INSTRUMENTATION_NAME,
+                ))),
                 metrics: OnceLock::new(),
             }),
             describe,
@@ -269,33 +286,29 @@ impl<D> TelemetryLayer<D> {
 }
 
 impl<D, T> TelemetryLayer<D, T> {
+    /// This layer's settings, copied first when clones share them.
     fn config_mut(&mut self) -> &mut Config<T> {
-        Arc::get_mut(&mut self.config).expect("configured before the layer is cloned")
+        Arc::make_mut(&mut self.config)
     }
 
-    /// Takes spans from `tracer` (of any type: no boxing per span).
-    ///
-    /// # Panics
-    /// When the layer was cloned before: configure a layer, then clone it.
+    /// Takes spans from `tracer` (of any type: no boxing per span). Like
+    /// every setting, it applies to this layer (and the clones made from it
+    /// afterwards), never to clones made before.
     pub fn with_tracer<T2: Tracer>(self, tracer: T2) -> TelemetryLayer<D, T2> {
-        let config = Arc::try_unwrap(self.config)
-            .unwrap_or_else(|_| panic!("configured before the layer is cloned"));
+        let config = &*self.config;
         TelemetryLayer {
             config: Arc::new(Config {
-                workflow: config.workflow,
-                name: config.name,
-                kind: config.kind,
-                tracer: Some(tracer),
-                metrics: config.metrics,
+                workflow: config.workflow.clone(),
+                name: config.name.clone(),
+                kind: config.kind.clone(),
+                tracer: Some(Arc::new(tracer)),
+                metrics: config.metrics.clone(),
             }),
             describe: self.describe,
         }
     }
 
     /// Takes spans from `provider` instead of the global provider.
-    ///
-    /// # Panics
-    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn with_tracer_provider<P>(self, provider: &P) -> TelemetryLayer<D, BoxedTracer>
     where
         P: TracerProvider,
@@ -308,18 +321,12 @@ impl<D, T> TelemetryLayer<D, T> {
     }
 
     /// Records metrics only, no spans.
-    ///
-    /// # Panics
-    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn metrics_only(mut self) -> Self {
         self.config_mut().tracer = None;
         self
     }
 
     /// Sets the span kind.
-    ///
-    /// # Panics
-    /// When the layer was cloned before: configure a layer, then clone it.
     pub fn span_kind(mut self, kind: SpanKind) -> Self {
         self.config_mut().kind = kind;
         self
@@ -386,7 +393,7 @@ where
         // The span's times and the call's duration come from one clock
         // reading each (see `clock`), like a workflow node's.
         let anchor = Anchor::now();
-        let cx = config.tracer.as_ref().map(|tracer| {
+        let cx = config.tracer.as_deref().map(|tracer| {
             let name = self
                 .describe
                 .span_name(&req)

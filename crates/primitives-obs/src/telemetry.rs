@@ -105,6 +105,20 @@ impl Telemetry<BoxedTracer> {
         Self::with_tracer(opentelemetry::global::tracer(crate::INSTRUMENTATION_NAME))
     }
 
+    /// Spans from `provider` instead of the global provider, plus metrics
+    /// (as `TelemetryLayer::with_tracer_provider` and
+    /// `LlmLayer::with_tracer_provider`).
+    pub fn with_tracer_provider<P>(provider: &P) -> Self
+    where
+        P: opentelemetry::trace::TracerProvider,
+        P::Tracer: Send + Sync + 'static,
+        <P::Tracer as Tracer>::Span: Send + Sync + 'static,
+    {
+        Self::with_tracer(BoxedTracer::new(Box::new(
+            provider.tracer(crate::INSTRUMENTATION_NAME),
+        )))
+    }
+
     /// Metrics only: no spans. See also
     /// [`InstrumentExt::instrumented_metrics_only`](crate::InstrumentExt::instrumented_metrics_only),
     /// which shares one such observer by a `'static` reference.

@@ -445,3 +445,37 @@ async fn a_made_up_http_method_mints_no_span_name_or_attribute_value() {
         ]
     );
 }
+
+/// Configuring a layer after cloning it is safe: the setting applies to
+/// that layer, and the clone made before keeps its own.
+#[tokio::test]
+async fn a_layer_configured_after_it_was_cloned_changes_alone() {
+    use opentelemetry::trace::SpanKind;
+    use tta_primitives_obs::layer::TelemetryLayer;
+
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let traced = TelemetryLayer::new("cow", "svc").with_tracer_provider(&provider);
+    let quiet = traced.clone().metrics_only();
+    let as_client = traced.clone().span_kind(SpanKind::Client);
+    let echo = tower::service_fn(|x: u32| async move { Ok::<_, std::convert::Infallible>(x) });
+    for layer in [&traced, &quiet, &as_client] {
+        let svc = tower::ServiceBuilder::new()
+            .layer(layer.clone())
+            .service(echo);
+        assert_eq!(svc.oneshot(1).await.unwrap(), 1);
+    }
+    let kinds: Vec<SpanKind> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.span_kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [SpanKind::Internal, SpanKind::Client],
+        "the quiet clone made no span"
+    );
+}
