@@ -2,6 +2,7 @@
 //! groups by session and user.
 
 use std::collections::BTreeMap;
+use tta_primitives_obs::attr;
 
 use serde::Serialize;
 
@@ -84,7 +85,7 @@ impl LlmCall {
                 "ok"
             }
             .to_owned(),
-            error_type: span.attr_str("error.type"),
+            error_type: span.attr_str(attr::ERROR_TYPE),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! latency bucket so that a point or a bucket leads to its traces.
 
 use std::collections::BTreeMap;
+use tta_primitives_obs::attr;
 
 use serde::{Deserialize, Serialize};
 
@@ -104,13 +105,13 @@ pub fn overview<'a>(spans: impl Iterator<Item = &'a Span>, from_ns: u64, to_ns: 
             continue;
         }
         let (Some(workflow), Some(primitive)) = (
-            span.attr_str("tta.workflow.name"),
-            span.attr_str("tta.primitive.name"),
+            span.attr_str(attr::WORKFLOW_NAME),
+            span.attr_str(attr::PRIMITIVE_NAME),
         ) else {
             continue;
         };
         // A workflow's root and its top-level node often share a name.
-        let primitive_type = span.attr_str("tta.primitive.type").unwrap_or_default();
+        let primitive_type = span.attr_str(attr::PRIMITIVE_TYPE).unwrap_or_default();
         let acc = groups
             .entry((workflow, primitive, primitive_type.clone()))
             .or_insert_with(|| Acc {
@@ -133,7 +134,7 @@ pub fn overview<'a>(spans: impl Iterator<Item = &'a Span>, from_ns: u64, to_ns: 
             acc.error_series[slot] += 1;
             *acc.error_types
                 .entry(
-                    span.attr_str("error.type")
+                    span.attr_str(attr::ERROR_TYPE)
                         .unwrap_or_else(|| "error".to_owned()),
                 )
                 .or_default() += 1;

@@ -13,6 +13,7 @@ use std::{
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
+use tta_primitives_obs::attr;
 
 use crate::{
     model::{LogRecord, Span, TraceSummary},
@@ -450,7 +451,7 @@ impl Store {
                     query
                         .primitive
                         .as_ref()
-                        .is_none_or(|p| s.attr_str("tta.primitive.name").as_ref() == Some(p))
+                        .is_none_or(|p| s.attr_str(attr::PRIMITIVE_NAME).as_ref() == Some(p))
                         && query.span_min_ms.is_none_or(|min| ms >= min)
                         && query.span_max_ms.is_none_or(|max| ms < max)
                 })
@@ -503,7 +504,7 @@ impl Store {
             .filter_map(|(_, id)| inner.traces.get(id))
             .flat_map(|t| t.spans.iter().map(|s| &**s))
             .filter(|s| {
-                workflow.is_none_or(|w| s.attr_str("tta.workflow.name").as_deref() == Some(w))
+                workflow.is_none_or(|w| s.attr_str(attr::WORKFLOW_NAME).as_deref() == Some(w))
             });
         crate::overview::overview(spans, from_ns, to_ns)
     }
@@ -624,7 +625,7 @@ impl Trace {
         let error_type = root
             .filter(|r| r.status == "error")
             .or(first_error)
-            .and_then(|s| s.attr_str("error.type"));
+            .and_then(|s| s.attr_str(attr::ERROR_TYPE));
         let (mut tokens, mut cost) = (0u64, 0.0f64);
         for span in self.spans.iter().filter(|s| s.is_llm()) {
             tokens += span.attr_f64("gen_ai.usage.input_tokens").unwrap_or(0.0) as u64
@@ -717,7 +718,7 @@ impl Inner {
             }
         }
         let new_workflow = trace.workflow.is_none()
-            && match span.attr("tta.workflow.name").and_then(|v| v.as_str()) {
+            && match span.attr(attr::WORKFLOW_NAME).and_then(|v| v.as_str()) {
                 Some(workflow) => {
                     trace.workflow = Some(workflow.to_owned());
                     true

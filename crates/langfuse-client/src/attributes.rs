@@ -47,8 +47,8 @@ pub const USAGE_REASONING_OUTPUT_TOKENS: &str = "gen_ai.usage.reasoning.output_t
 pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
 /// `gen_ai.output.messages` (JSON, only when capture is on)
 pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
-/// `error.type`
-pub const ERROR_TYPE: &str = "error.type";
+/// `error.type` (the toolkit's one constant for it)
+pub use tta_primitives_obs::attr::ERROR_TYPE;
 
 /// `langfuse.trace.name`
 pub const LANGFUSE_TRACE_NAME: &str = "langfuse.trace.name";

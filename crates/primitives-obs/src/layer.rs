@@ -126,16 +126,16 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
 
     fn request_attributes(&self, req: &http::Request<B>, attributes: &mut Vec<KeyValue>) {
         let method = known_method(req.method());
-        attributes.push(KeyValue::new("http.request.method", method));
+        attributes.push(KeyValue::new(attr::HTTP_REQUEST_METHOD, method));
         if method == "_OTHER" {
             attributes.push(KeyValue::new(
-                "http.request.method_original",
+                attr::HTTP_REQUEST_METHOD_ORIGINAL,
                 req.method().as_str().to_owned(),
             ));
         }
-        attributes.push(KeyValue::new("url.path", req.uri().path().to_owned()));
+        attributes.push(KeyValue::new(attr::URL_PATH, req.uri().path().to_owned()));
         if let Some(route) = req.extensions().get::<HttpRoute>() {
-            attributes.push(KeyValue::new("http.route", route.0.clone()));
+            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route.0.clone()));
         }
     }
 
@@ -149,7 +149,7 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
 
     fn response_attributes(&self, resp: &http::Response<RB>, attributes: &mut Vec<KeyValue>) {
         attributes.push(KeyValue::new(
-            "http.response.status_code",
+            attr::HTTP_RESPONSE_STATUS_CODE,
             i64::from(resp.status().as_u16()),
         ));
     }
@@ -472,7 +472,7 @@ impl Call {
                 }
                 (_, Some(kind)) => {
                     span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
-                    span.add_event("exception", vec![KeyValue::new("exception.type", kind)]);
+                    span.add_event("exception", vec![KeyValue::new(attr::EXCEPTION_TYPE, kind)]);
                     span.set_status(Status::error(kind));
                 }
                 _ => {}

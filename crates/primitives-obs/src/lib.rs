@@ -3,6 +3,7 @@
 // (`resources.rs`), which must implement `GlobalAlloc`.
 #![deny(unsafe_code)]
 
+pub mod attr;
 pub mod catalogue;
 mod clock;
 mod instrument;
@@ -16,7 +17,7 @@ mod telemetry;
 
 pub use instrument::{InstrumentExt, Instrumented};
 pub use instruments::set_series_cap;
-pub use telemetry::{ChildSpanClock, Telemetry, attr};
+pub use telemetry::{ChildSpanClock, Telemetry};
 
 /// The instrumentation scope name of every span and metric of this crate.
 pub const INSTRUMENTATION_NAME: &str = "tta-primitives-obs";

@@ -25,44 +25,10 @@ use tta_primitives_core::{
 };
 
 use crate::{
+    attr,
     clock::Anchor,
     instruments::{EventHandles, NodeMetrics, instruments},
 };
-
-/// Attribute keys of the `tta.` namespace.
-pub mod attr {
-    /// The workflow's name.
-    pub const WORKFLOW_NAME: &str = "tta.workflow.name";
-    /// The workflow execution's id.
-    pub const WORKFLOW_ID: &str = "tta.workflow.id";
-    /// The correlation id.
-    pub const CORRELATION_ID: &str = "tta.correlation_id";
-    /// The node's name.
-    pub const PRIMITIVE_NAME: &str = "tta.primitive.name";
-    /// The node's type.
-    pub const PRIMITIVE_TYPE: &str = "tta.primitive.type";
-    /// The node's step id.
-    pub const STEP_ID: &str = "tta.step.id";
-    /// The node's position among its parent's children (0-based, in start
-    /// order: sequence step, parallel branch, fallback leg, retry attempt).
-    pub const STEP_INDEX: &str = "tta.step.index";
-    /// The attempt number, on each attempt of a retry (1-based).
-    pub const RETRY_ATTEMPT: &str = "tta.retry.attempt";
-    /// The backoff waited before this attempt, in seconds.
-    pub const RETRY_BACKOFF: &str = "tta.retry.backoff_s";
-    /// The route a router chose.
-    pub const ROUTER_ROUTE: &str = "tta.router.route";
-    /// Whether a cache lookup was a hit.
-    pub const CACHE_HIT: &str = "tta.cache.hit";
-    /// `forward` or `compensation`, on the children of a saga.
-    pub const SAGA_PHASE: &str = "tta.saga.phase";
-    /// The index of the fallback leg that answered.
-    pub const FALLBACK_LEG: &str = "tta.fallback.leg";
-    /// Set on a node whose future was dropped before it finished.
-    pub const CANCELLED: &str = "tta.cancelled";
-    /// OpenTelemetry's `error.type`.
-    pub const ERROR_TYPE: &str = "error.type";
-}
 
 /// The state kept for a traced node: its span (in a context, ready to parent
 /// children) and what its children's spans need from it.
@@ -214,10 +180,10 @@ where
                     ctx.correlation_id().to_owned(),
                 ));
                 if let Some(session) = ctx.session_id() {
-                    attributes.push(KeyValue::new("session.id", session.to_owned()));
+                    attributes.push(KeyValue::new(attr::SESSION_ID, session.to_owned()));
                 }
                 if let Some(user) = ctx.user_id() {
-                    attributes.push(KeyValue::new("enduser.id", user.to_owned()));
+                    attributes.push(KeyValue::new(attr::ENDUSER_ID, user.to_owned()));
                 }
                 Cow::Owned(Context::current())
             }
@@ -445,8 +411,8 @@ where
                 span.add_event(
                     "exception",
                     vec![
-                        KeyValue::new("exception.type", error.kind()),
-                        KeyValue::new("exception.message", error.to_string()),
+                        KeyValue::new(attr::EXCEPTION_TYPE, error.kind()),
+                        KeyValue::new(attr::EXCEPTION_MESSAGE, error.to_string()),
                     ],
                 );
                 span.set_status(Status::error(error.to_string()));
@@ -495,13 +461,13 @@ where
                     .unwrap_or_else(|p| p.into_inner()) = Some(delay);
                 attributes.extend([
                     KeyValue::new(attr::RETRY_ATTEMPT, i64::from(next_attempt)),
-                    KeyValue::new("tta.retry.delay_s", delay.as_secs_f64()),
+                    KeyValue::new(attr::RETRY_DELAY, delay.as_secs_f64()),
                     KeyValue::new(attr::ERROR_TYPE, error.kind()),
                 ]);
             }
             Event::RetryFinished { attempts, outcome } => {
-                span.set_attribute(KeyValue::new("tta.retry.attempts", i64::from(attempts)));
-                span.set_attribute(KeyValue::new("tta.retry.result", outcome.as_str()));
+                span.set_attribute(KeyValue::new(attr::RETRY_ATTEMPTS, i64::from(attempts)));
+                span.set_attribute(KeyValue::new(attr::RETRY_RESULT, outcome.as_str()));
                 return;
             }
             Event::CacheHit => {
@@ -509,29 +475,29 @@ where
             }
             Event::CacheMiss { coalesced } => {
                 span.set_attribute(KeyValue::new(attr::CACHE_HIT, false));
-                attributes.push(KeyValue::new("tta.cache.coalesced", coalesced));
+                attributes.push(KeyValue::new(attr::CACHE_COALESCED, coalesced));
             }
             Event::CacheEviction { reason } => {
-                attributes.push(KeyValue::new("tta.cache.eviction_reason", reason.as_str()))
+                attributes.push(KeyValue::new(attr::CACHE_EVICTION_REASON, reason.as_str()))
             }
             Event::CacheSize { .. } => return,
             Event::BreakerTransition { from, to } => {
                 attributes.extend([
-                    KeyValue::new("tta.circuit_breaker.from", from.as_str()),
-                    KeyValue::new("tta.circuit_breaker.to", to.as_str()),
+                    KeyValue::new(attr::BREAKER_FROM, from.as_str()),
+                    KeyValue::new(attr::BREAKER_TO, to.as_str()),
                 ]);
             }
             Event::BreakerAdmitted { .. } => return,
             Event::BreakerRejected { state } => {
-                attributes.push(KeyValue::new("tta.circuit_breaker.state", state.as_str()));
+                attributes.push(KeyValue::new(attr::BREAKER_STATE, state.as_str()));
             }
             Event::TimedOut { after } => {
-                attributes.push(KeyValue::new("tta.timeout.after_s", after.as_secs_f64()))
+                attributes.push(KeyValue::new(attr::TIMEOUT_AFTER, after.as_secs_f64()))
             }
             Event::FallbackFinished { leg, leg_name } => {
                 if let (Some(leg), Some(name)) = (leg, leg_name) {
                     span.set_attribute(KeyValue::new(attr::FALLBACK_LEG, leg as i64));
-                    attributes.push(KeyValue::new("tta.fallback.leg_name", name.to_owned()));
+                    attributes.push(KeyValue::new(attr::FALLBACK_LEG_NAME, name.to_owned()));
                 }
             }
             Event::RouteChosen { route } => {
@@ -540,10 +506,10 @@ where
             }
             Event::Compensating { step } => {
                 span_node.compensating.store(true, Ordering::Relaxed);
-                attributes.push(KeyValue::new("tta.saga.step", step.to_owned()));
+                attributes.push(KeyValue::new(attr::SAGA_STEP, step.to_owned()));
             }
             Event::Compensation { step, error } => {
-                attributes.push(KeyValue::new("tta.saga.step", step.to_owned()));
+                attributes.push(KeyValue::new(attr::SAGA_STEP, step.to_owned()));
                 if let Some(error) = error {
                     attributes.push(KeyValue::new(attr::ERROR_TYPE, error.kind()));
                 }
