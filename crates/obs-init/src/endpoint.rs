@@ -13,7 +13,10 @@ use opentelemetry_sdk::{logs::SdkLoggerProvider, trace::SdkTracerProvider};
 
 use crate::{ShutdownReport, health::Health, pipeline::PipelineStats};
 use tokio::{sync::watch, task::JoinHandle};
-use tta_primitives_obs::catalogue::{BUILD_INFO, Catalogue};
+use tta_primitives_obs::{
+    catalogue::{BUILD_INFO, Catalogue},
+    series::GaugeSeries,
+};
 
 use crate::{InitError, ObservabilityConfig};
 
@@ -170,12 +173,11 @@ pub fn initialize_observability(
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| InitError::RecorderInstalled)?;
     Catalogue::global().describe_all();
-    metrics::gauge!(
-        BUILD_INFO.name,
-        "version" => service_version.clone(),
-        "service" => service_name.clone()
-    )
-    .set(1.0);
+    // Through the catalogue's definition and the cardinality guard, like
+    // every metric (registering a built-in definition cannot conflict).
+    if let Ok(build_info) = GaugeSeries::new(&BUILD_INFO) {
+        build_info.set(&[&service_version, &service_name], 1.0);
+    }
 
     let resource = crate::traces::resource(
         &service_name,

@@ -204,6 +204,32 @@ pub(crate) struct Instruments {
     pub(crate) saga: CounterSeries,
     pub(crate) cpu: HistogramSeries,
     pub(crate) allocated: CounterSeries,
+    pub(crate) pipeline: PipelineSeries,
+}
+
+/// The telemetry pipelines' own counters (labels: `exporter`, `reason`),
+/// for every exporter of the toolkit (obs-init's span pipeline, the
+/// Langfuse ingestion client): catalogue definitions under the cardinality
+/// guard, like every other metric. Obtained with [`pipeline_series`].
+#[derive(Debug)]
+pub struct PipelineSeries {
+    /// `tta_telemetry_spans_dropped_total`.
+    pub spans_dropped: CounterSeries,
+    /// `tta_telemetry_export_errors_total`.
+    pub export_errors: CounterSeries,
+    /// `tta_telemetry_export_retries_total`.
+    pub export_retries: CounterSeries,
+}
+
+/// The pipeline counters, process-wide.
+///
+/// ```
+/// let pipeline = tta_primitives_obs::pipeline_series();
+/// pipeline.export_errors.increment(&["my_exporter", "timeout"], 1);
+/// assert_eq!(pipeline.export_errors.def().name, "tta_telemetry_export_errors_total");
+/// ```
+pub fn pipeline_series() -> &'static PipelineSeries {
+    &instruments().pipeline
 }
 
 /// The process-wide instruments.
@@ -239,6 +265,11 @@ pub(crate) fn instruments() -> &'static Instruments {
             saga: s(&c::SAGA_COMPENSATIONS, cap),
             cpu: s(&c::PRIMITIVE_CPU, cap),
             allocated: s(&c::PRIMITIVE_ALLOCATED, cap),
+            pipeline: PipelineSeries {
+                spans_dropped: s(&c::SPANS_DROPPED, cap),
+                export_errors: s(&c::EXPORT_ERRORS, cap),
+                export_retries: s(&c::EXPORT_RETRIES, cap),
+            },
         }
     })
 }

@@ -16,7 +16,7 @@ pub mod series;
 mod telemetry;
 
 pub use instrument::{InstrumentExt, Instrumented};
-pub use instruments::set_series_cap;
+pub use instruments::{PipelineSeries, pipeline_series, set_series_cap};
 pub use telemetry::{ChildSpanClock, Telemetry};
 
 /// The instrumentation scope name of every span and metric of this crate.

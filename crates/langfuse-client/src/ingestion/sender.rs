@@ -16,6 +16,7 @@ use tta_primitives_core::{
     ConfigError,
     retry::{Jitter, RetryPolicy},
 };
+use tta_primitives_obs::pipeline_series;
 
 use super::{Control, DropReason, IngestionSettings, IngestionStats, Prepared};
 use crate::{config::LangfuseConfig, metrics::series};
@@ -80,21 +81,12 @@ impl Sender {
             })?;
         authorization.set_sensitive(true);
         // The pipeline dashboard's series exist at 0 from the start.
+        let pipeline = pipeline_series();
         for reason in ["http_5xx", "http_429", "http_4xx", "timeout", "network"] {
-            metrics::counter!(
-                tta_primitives_obs::catalogue::EXPORT_ERRORS.name,
-                "exporter" => EXPORTER,
-                "reason" => reason
-            )
-            .increment(0);
+            pipeline.export_errors.increment(&[EXPORTER, reason], 0);
         }
         for reason in ["throttled", "unavailable"] {
-            metrics::counter!(
-                tta_primitives_obs::catalogue::EXPORT_RETRIES.name,
-                "exporter" => EXPORTER,
-                "reason" => reason
-            )
-            .increment(0);
+            pipeline.export_retries.increment(&[EXPORTER, reason], 0);
         }
         Ok(Self {
             http,
@@ -117,12 +109,9 @@ impl Sender {
     }
 
     fn export_error(&self, reason: &'static str) {
-        metrics::counter!(
-            tta_primitives_obs::catalogue::EXPORT_ERRORS.name,
-            "exporter" => EXPORTER,
-            "reason" => reason
-        )
-        .increment(1);
+        pipeline_series()
+            .export_errors
+            .increment(&[EXPORTER, reason], 1);
     }
 
     /// Sends `pending` in batches under the size limit; empties it.
@@ -179,12 +168,9 @@ impl Sender {
                 return Ok(());
             }
             self.stats.retries.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(
-                tta_primitives_obs::catalogue::EXPORT_RETRIES.name,
-                "exporter" => EXPORTER,
-                "reason" => reason
-            )
-            .increment(1);
+            pipeline_series()
+                .export_retries
+                .increment(&[EXPORTER, reason], 1);
             let delay = retry_after
                 .map(|d| d.min(self.settings.backoff_max))
                 .unwrap_or_else(|| self.policy.delay(attempt));

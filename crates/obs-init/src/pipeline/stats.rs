@@ -13,10 +13,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use tta_primitives_obs::{
-    catalogue::{EXPORT_ERRORS, EXPORT_RETRIES, SPANS_DROPPED},
-    redact::Secrets,
-};
+use tta_primitives_obs::{pipeline_series, redact::Secrets};
 
 /// Why spans are dropped: each a value of the `reason` label.
 pub(crate) mod reason {
@@ -99,16 +96,19 @@ impl PipelineStats {
     /// data", on a healthy service. Error texts pass through `secrets`.
     pub(crate) fn new(exporter: &'static str, secrets: Secrets) -> Self {
         for reason in reason::DROPPED {
-            metrics::counter!(SPANS_DROPPED.name, "exporter" => exporter, "reason" => reason)
-                .increment(0);
+            pipeline_series()
+                .spans_dropped
+                .increment(&[exporter, reason], 0);
         }
         for reason in reason::EXPORT_ERRORS {
-            metrics::counter!(EXPORT_ERRORS.name, "exporter" => exporter, "reason" => reason)
-                .increment(0);
+            pipeline_series()
+                .export_errors
+                .increment(&[exporter, reason], 0);
         }
         for reason in reason::RETRIES {
-            metrics::counter!(EXPORT_RETRIES.name, "exporter" => exporter, "reason" => reason)
-                .increment(0);
+            pipeline_series()
+                .export_retries
+                .increment(&[exporter, reason], 0);
         }
         Self {
             exporter,
@@ -146,8 +146,9 @@ impl PipelineStats {
 
     fn count_dropped(&self, reason: &'static str, n: u64) {
         self.dropped.fetch_add(n, Ordering::Relaxed);
-        metrics::counter!(SPANS_DROPPED.name, "exporter" => self.exporter, "reason" => reason)
-            .increment(n);
+        pipeline_series()
+            .spans_dropped
+            .increment(&[self.exporter, reason], n);
     }
 
     /// The export thread could not get an exporter: the pipeline is failing.
@@ -186,8 +187,9 @@ impl PipelineStats {
     /// One attempt failed and will be retried.
     pub(crate) fn export_retried(&self, reason: &'static str, message: &str) {
         self.retries.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!(EXPORT_RETRIES.name, "exporter" => self.exporter, "reason" => reason)
-            .increment(1);
+        pipeline_series()
+            .export_retries
+            .increment(&[self.exporter, reason], 1);
         self.state().last_error = Some(self.secrets.scrub(message));
     }
 
@@ -200,8 +202,9 @@ impl PipelineStats {
         if !state.abandoned {
             self.export_errors.fetch_add(1, Ordering::Relaxed);
             self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!(EXPORT_ERRORS.name, "exporter" => self.exporter, "reason" => reason)
-                .increment(1);
+            pipeline_series()
+                .export_errors
+                .increment(&[self.exporter, reason], 1);
             self.lost.fetch_add(n, Ordering::Relaxed);
             self.count_dropped(reason, n);
             state.last_error = Some(message.clone());
