@@ -49,10 +49,12 @@ async fn langfuse_gets_whole_llm_traces_beside_a_destination_that_gets_everythin
             .build()
             .unwrap()
     };
-    tta_langfuse::register_metrics().unwrap();
+    // The LLM catalogue goes through the configuration; the layer registers
+    // it again when it is made, after initialisation.
     let config = ObservabilityConfig::builder("langfuse-otlp")
         .metrics_addr("127.0.0.1:0")
         .traces_exporter(TracesExporter::None)
+        .metric_catalogue(tta_langfuse::LLM_METRICS)
         .span_destination(SpanDestination::new(
             "langfuse",
             langfuse_config.otlp_span_exporter().unwrap(),
@@ -110,6 +112,23 @@ async fn langfuse_gets_whole_llm_traces_beside_a_destination_that_gets_everythin
             .await
             .unwrap();
     }
+    // The cost histogram has its own buckets, though the layer registered
+    // the LLM metrics after initialisation: the configuration listed them.
+    let metrics_addr = guard.metrics_addr().unwrap();
+    let (_, text) = tta_test_support::get(&format!("http://{metrics_addr}/metrics")).await;
+    let prefix = format!("{}_bucket{{", tta_langfuse::LLM_COST.name);
+    let bounds: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next())
+        .collect();
+    let expected: Vec<String> = tta_langfuse::LLM_COST
+        .buckets
+        .iter()
+        .map(f64::to_string)
+        .chain(["+Inf".to_owned()])
+        .collect();
+    assert_eq!(bounds, expected, "{text}");
     assert!(
         guard.shutdown(Duration::from_secs(10)).await.completed,
         "flushed within the deadline"

@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use opentelemetry_sdk::trace::Sampler;
 
-use tta_primitives_obs::redact::Secrets;
+use tta_primitives_obs::{catalogue::MetricDef, redact::Secrets};
 
 use crate::{
     InitError, SpanDestination, TracesExporter,
@@ -33,6 +33,8 @@ pub struct ObservabilityConfig {
     pub(crate) tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
     pub(crate) pushgateway: Option<PushgatewaySettings>,
     pub(crate) destinations: Vec<SpanDestination>,
+    /// Metric definitions beyond the built-in catalogue.
+    pub(crate) catalogues: Vec<&'static [&'static MetricDef]>,
     /// The setting that gave the metrics address, for a bind error.
     pub(crate) metrics_setting: &'static str,
     /// Settings that were given but do nothing, each naming its variable.
@@ -51,9 +53,20 @@ impl ObservabilityConfig {
         self
     }
 
+    /// Adds metric definitions (see
+    /// [`ObservabilityConfigBuilder::metric_catalogue`]), for a
+    /// configuration read from the environment.
+    #[must_use]
+    pub fn with_metric_catalogue(mut self, defs: &'static [&'static MetricDef]) -> Self {
+        self.catalogues.push(defs);
+        self
+    }
+
     /// A builder for the service `name`, with the defaults: metrics on
-    /// `127.0.0.1:9464`, version from the caller's `CARGO_PKG_VERSION`
-    /// unless set.
+    /// `127.0.0.1:9464`, the version `unknown` unless set (pass
+    /// `env!("CARGO_PKG_VERSION")` to
+    /// [`service_version`](ObservabilityConfigBuilder::service_version):
+    /// a library cannot read its caller's).
     pub fn builder(service_name: impl Into<String>) -> ObservabilityConfigBuilder {
         ObservabilityConfigBuilder {
             service_name: service_name.into(),
@@ -78,6 +91,7 @@ impl ObservabilityConfig {
             tracing_bridge: None,
             pushgateway: None,
             destinations: Vec::new(),
+            catalogues: Vec::new(),
         }
     }
 
@@ -364,9 +378,22 @@ pub struct ObservabilityConfigBuilder {
     tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
     pushgateway: Option<PushgatewaySettings>,
     destinations: Vec<SpanDestination>,
+    catalogues: Vec<&'static [&'static MetricDef]>,
 }
 
 impl ObservabilityConfigBuilder {
+    /// Metric definitions beyond the built-in catalogue, e.g.
+    /// `tta_langfuse::LLM_METRICS`: registered before the Prometheus
+    /// recorder is built, so their histograms have their own buckets
+    /// whenever the crate that defines them registers them (before
+    /// initialisation or after, as `LlmLayer::new` does). The exporter reads
+    /// buckets once, when it is built: a histogram registered later and not
+    /// listed here gets the default latency buckets.
+    pub fn metric_catalogue(mut self, defs: &'static [&'static MetricDef]) -> Self {
+        self.catalogues.push(defs);
+        self
+    }
+
     /// The service's version (default: unset, reported as `unknown`).
     pub fn service_version(mut self, version: impl Into<String>) -> Self {
         self.service_version = Some(version.into());
@@ -605,6 +632,7 @@ impl ObservabilityConfigBuilder {
             tracing_bridge: self.tracing_bridge,
             pushgateway: self.pushgateway,
             destinations: self.destinations,
+            catalogues: self.catalogues,
             metrics_setting: self.metrics_setting,
             warnings: self.warnings,
             secrets,

@@ -143,6 +143,7 @@ pub fn initialize_observability(
         tracing_bridge,
         pushgateway,
         destinations,
+        catalogues,
         metrics_setting,
         warnings,
         secrets,
@@ -157,6 +158,17 @@ pub fn initialize_observability(
         eprintln!("tta-obs-init: warning: {warning}");
     }
     let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+    // The extra definitions join the catalogue before the recorder reads
+    // its buckets.
+    for def in catalogues.iter().flat_map(|defs| defs.iter()) {
+        Catalogue::global()
+            .register(def)
+            .map_err(|e| InitError::InvalidSetting {
+                setting: "metric_catalogue",
+                value: e.to_string(),
+                fix: "give each metric one definition: rename the application's metric or drop the duplicate definition",
+            })?;
+    }
 
     // Histograms registered in the catalogue after this point (a crate that
     // registers its metrics lazily) still render as histograms, with the

@@ -82,9 +82,11 @@ fn main() -> ExitCode {
 
 /// Runs the demo; errors come back in their `Display` form.
 async fn run(args: Args) -> Result<(), String> {
-    // Before the recorder starts, so /metrics knows the LLM histograms' buckets.
-    tta_langfuse::register_metrics().map_err(|e| e.to_string())?;
-    let mut config = ObservabilityConfig::from_env(Some("tta-demo")).map_err(|e| e.to_string())?;
+    // The LLM metrics join the catalogue before the recorder reads its
+    // buckets, so /metrics knows the LLM histograms' buckets.
+    let mut config = ObservabilityConfig::from_env(Some("tta-demo"))
+        .map_err(|e| e.to_string())?
+        .with_metric_catalogue(tta_langfuse::LLM_METRICS);
     // The console, in-process: spans reach it through a span destination
     // (its own bounded queue), with no network hop and no OTLP port taken.
     let console = if args.no_console {

@@ -13,10 +13,10 @@ use tta_test_support::{Prometheus, eventually, first_value, get, promtool_check_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_finds_every_metric_the_demo_exercises() {
-    tta_langfuse::register_metrics().unwrap();
     let config = ObservabilityConfig::builder("tta-demo")
         .metrics_addr("127.0.0.1:0")
         .traces_exporter(TracesExporter::None)
+        .metric_catalogue(tta_langfuse::LLM_METRICS)
         .build()
         .unwrap();
     let guard = initialize_observability(config).unwrap();
