@@ -11,7 +11,7 @@ use crate::{
     otlp::{self, OtlpProtocol, OtlpSettings},
     pipeline::QueueSettings,
     pushgateway::PushgatewaySettings,
-    traces,
+    traces::{self, Traces},
 };
 
 /// The default address of the Prometheus endpoint: loopback only.
@@ -25,8 +25,7 @@ pub struct ObservabilityConfig {
     pub(crate) environment: Option<String>,
     pub(crate) metrics_addr: Option<SocketAddr>,
     pub(crate) upkeep_interval: Duration,
-    pub(crate) traces: TracesExporter,
-    pub(crate) otlp: Option<OtlpSettings>,
+    pub(crate) traces: Traces,
     pub(crate) sampler: Sampler,
     pub(crate) queue: QueueSettings,
     pub(crate) resource: Vec<(String, String)>,
@@ -281,7 +280,8 @@ impl ObservabilityConfig {
             }
         }
         builder.traces = exporter;
-        builder.otlp = otlp;
+        // Warned about above when it is not used.
+        builder.otlp = otlp.filter(|_| exporting);
         if let Some(gateway) = var("TTA_PUSHGATEWAY_URL") {
             let job = var("TTA_PUSHGATEWAY_JOB").unwrap_or_else(|| builder.service_name.clone());
             builder.pushgateway = Some(PushgatewaySettings::new(
@@ -329,12 +329,12 @@ impl ObservabilityConfig {
 
     /// Where spans go.
     pub fn traces_exporter(&self) -> TracesExporter {
-        self.traces
+        self.traces.exporter()
     }
 
     /// The OTLP settings, when spans are exported over OTLP.
     pub fn otlp(&self) -> Option<&OtlpSettings> {
-        self.otlp.as_ref()
+        self.traces.otlp()
     }
 
     /// The resource attributes given by the environment or the builder (the
@@ -595,24 +595,43 @@ impl ObservabilityConfigBuilder {
             });
         }
         self.queue.max_batch = self.queue.max_batch.min(self.queue.capacity);
-        if self.traces == TracesExporter::Otlp && self.otlp.is_none() {
-            return Err(InitError::InvalidSetting {
-                setting: "traces_exporter",
-                value: "Otlp".into(),
-                fix: "configure the endpoint with otlp_http(url, headers) or otlp_grpc(url, headers)",
-            });
-        }
         if let Some(timeout) = self.otlp_timeout {
             otlp::validate_timeout("otlp_timeout", timeout)?;
-            match &mut self.otlp {
-                Some(otlp) => otlp.timeout = timeout,
-                None => self
-                    .warnings
-                    .push("otlp_timeout is set but ignored: no OTLP endpoint is set".to_owned()),
-            }
         }
+        let traces = match (self.traces, self.otlp) {
+            (TracesExporter::Otlp, Some(mut settings)) => {
+                if let Some(timeout) = self.otlp_timeout {
+                    settings.timeout = timeout;
+                }
+                Traces::Otlp(settings)
+            }
+            (TracesExporter::Otlp, None) => {
+                return Err(InitError::InvalidSetting {
+                    setting: "traces_exporter",
+                    value: "Otlp".into(),
+                    fix: "configure the endpoint with otlp_http(url, headers) or otlp_grpc(url, headers)",
+                });
+            }
+            (other, otlp) => {
+                if let Some(settings) = otlp {
+                    self.warnings.push(format!(
+                        "{} is set but ignored: traces_exporter is {other:?}",
+                        settings.setting
+                    ));
+                }
+                if self.otlp_timeout.is_some() {
+                    self.warnings.push(
+                        "otlp_timeout is set but ignored: no OTLP endpoint is set".to_owned(),
+                    );
+                }
+                match other {
+                    TracesExporter::None => Traces::None,
+                    _ => Traces::Summary,
+                }
+            }
+        };
         let mut secrets = Secrets::default();
-        if let Some(otlp) = &self.otlp {
+        if let Some(otlp) = traces.otlp() {
             otlp.collect_secrets(&mut secrets);
         }
         if let Some(gateway) = &self.pushgateway {
@@ -624,8 +643,7 @@ impl ObservabilityConfigBuilder {
             environment: self.environment,
             metrics_addr,
             upkeep_interval: self.upkeep_interval,
-            traces: self.traces,
-            otlp: self.otlp,
+            traces,
             sampler,
             queue: self.queue,
             resource: self.resource,

@@ -136,7 +136,6 @@ pub fn initialize_observability(
         metrics_addr,
         upkeep_interval,
         traces,
-        otlp,
         sampler,
         queue,
         resource,
@@ -198,8 +197,7 @@ pub fn initialize_observability(
         &resource,
     );
     let (provider, pipelines) = crate::traces::install(
-        traces,
-        otlp.as_ref(),
+        &traces,
         sampler,
         resource.clone(),
         queue,
@@ -208,7 +206,7 @@ pub fn initialize_observability(
     )?;
     let logger_provider = match tracing_bridge {
         Some(level) => {
-            crate::bridge::install(&provider, otlp.as_ref(), &destinations, resource, level)?
+            crate::bridge::install(&provider, traces.otlp(), &destinations, resource, level)?
         }
         None => None,
     };

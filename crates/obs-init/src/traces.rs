@@ -31,9 +31,38 @@ pub enum TracesExporter {
     /// One line per finished workflow or request on stdout (development).
     #[default]
     Summary,
-    /// OTLP over HTTP/protobuf (see
-    /// [`otlp_http`](crate::ObservabilityConfigBuilder::otlp_http)).
+    /// OTLP, over HTTP/protobuf or gRPC (see
+    /// [`otlp_http`](crate::ObservabilityConfigBuilder::otlp_http) and
+    /// [`otlp_grpc`](crate::ObservabilityConfigBuilder::otlp_grpc)).
     Otlp,
+}
+
+/// Where a built configuration sends spans: the OTLP settings live inside
+/// the OTLP choice, so "OTLP without an endpoint" cannot be represented.
+#[derive(Debug, Clone)]
+pub(crate) enum Traces {
+    None,
+    Summary,
+    Otlp(OtlpSettings),
+}
+
+impl Traces {
+    /// The kind of exporter.
+    pub(crate) fn exporter(&self) -> TracesExporter {
+        match self {
+            Self::None => TracesExporter::None,
+            Self::Summary => TracesExporter::Summary,
+            Self::Otlp(_) => TracesExporter::Otlp,
+        }
+    }
+
+    /// The OTLP settings, when spans are exported over OTLP.
+    pub(crate) fn otlp(&self) -> Option<&OtlpSettings> {
+        match self {
+            Self::Otlp(settings) => Some(settings),
+            _ => None,
+        }
+    }
 }
 
 /// Parses `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (the values the
@@ -78,8 +107,7 @@ pub(crate) fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, 
 /// Returns the provider and the accounting of every pipeline it feeds: the
 /// main exporter's first, then each destination's.
 pub(crate) fn install(
-    exporter: TracesExporter,
-    otlp: Option<&OtlpSettings>,
+    traces: &Traces,
     sampler: Sampler,
     resource: Resource,
     queue: QueueSettings,
@@ -88,15 +116,15 @@ pub(crate) fn install(
 ) -> Result<(SdkTracerProvider, Vec<Arc<PipelineStats>>), InitError> {
     let mut pipelines = Vec::new();
     let mut builder = SdkTracerProvider::builder().with_sampler(sampler);
-    match (exporter, otlp) {
-        (TracesExporter::Summary, _) => {
+    match traces {
+        Traces::Summary => {
             let stats = Arc::new(PipelineStats::new("stdout", secrets.clone()));
             let processor =
                 QueueProcessor::start(SummaryExporter, &resource, queue, Arc::clone(&stats));
             pipelines.push(stats);
             builder = builder.with_span_processor(processor);
         }
-        (TracesExporter::Otlp, Some(settings)) => {
+        Traces::Otlp(settings) => {
             let queue = QueueSettings {
                 export_timeout: Some(settings.timeout),
                 ..queue
@@ -122,7 +150,7 @@ pub(crate) fn install(
             pipelines.push(stats);
             builder = builder.with_span_processor(processor);
         }
-        _ => {}
+        Traces::None => {}
     }
     for destination in destinations {
         let queue = QueueSettings {

@@ -546,3 +546,39 @@ fn settings_that_would_do_nothing_or_the_wrong_thing_are_refused_or_warned_about
         );
     }
 }
+
+/// The OTLP settings live inside the OTLP choice: an endpoint given and then
+/// overridden by another exporter is dropped with a warning naming it, and
+/// the timeout applies whichever came first, the endpoint or the timeout.
+#[test]
+fn otlp_settings_follow_the_exporter_choice_in_any_call_order() {
+    use tta_obs_init::TracesExporter;
+    let overridden = ObservabilityConfig::builder("svc")
+        .otlp_grpc("http://127.0.0.1:4317", &[])
+        .unwrap()
+        .traces_exporter(TracesExporter::None)
+        .build()
+        .unwrap();
+    assert_eq!(overridden.traces_exporter(), TracesExporter::None);
+    assert!(overridden.otlp().is_none());
+    assert_eq!(
+        overridden.warnings(),
+        ["otlp_grpc is set but ignored: traces_exporter is None"]
+    );
+    let timeout_first = ObservabilityConfig::builder("svc")
+        .otlp_timeout(Duration::from_secs(3))
+        .otlp_http("http://127.0.0.1:4318/v1/traces", &[])
+        .unwrap()
+        .build()
+        .unwrap();
+    let timeout_last = ObservabilityConfig::builder("svc")
+        .otlp_http("http://127.0.0.1:4318/v1/traces", &[])
+        .unwrap()
+        .otlp_timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    for config in [timeout_first, timeout_last] {
+        assert_eq!(config.otlp().unwrap().timeout(), Duration::from_secs(3));
+        assert!(config.warnings().is_empty(), "{:?}", config.warnings());
+    }
+}
