@@ -57,13 +57,8 @@ pub trait Branches<I> {
     /// What every branch returns.
     type Output;
 
-    /// The number of branches.
+    /// The number of branches (sizes the list of their futures).
     fn len(&self) -> usize;
-
-    /// Whether there are no branches.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 
     /// Starts every branch (in order) on a clone of `input`, each under a
     /// child of `ctx`, and appends their futures to `out`.

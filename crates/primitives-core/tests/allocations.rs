@@ -164,7 +164,8 @@ fn the_run_pool_is_bounded_and_dropped_guards_report_their_node() {
 
 /// A parallel node sizes its list of branch futures once, from its count of
 /// branches: each extra branch costs its own boxed future and nothing more,
-/// whether the branches were joined with `|` or given as a `Vec`.
+/// and branches joined with `|` cost what the same number given as a `Vec`
+/// cost (a miscounted list would grow, and allocate again, as it fills).
 fn a_parallel_node_counts_its_branches_to_size_their_list() {
     let _profiler = dhat::Profiler::builder().testing().build();
     let step = |n: u64| lambda(move |x: u64| async move { Ok::<_, WorkflowError>(x + n) });
@@ -187,6 +188,10 @@ fn a_parallel_node_counts_its_branches_to_size_their_list() {
         listed.1 - listed.0,
         6,
         "Vec: one box per extra branch ({listed:?})"
+    );
+    assert_eq!(
+        joined, listed,
+        "joined branches count themselves as a Vec does"
     );
 }
 

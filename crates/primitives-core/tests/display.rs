@@ -248,3 +248,11 @@ fn primitives_print_their_name_and_shape() {
     let bounded = lambda(ok).timeout(Duration::from_millis(250)).unwrap();
     assert_eq!(bounded.after(), Duration::from_millis(250));
 }
+
+#[test]
+fn a_collect_all_parallel_keeps_its_name_and_takes_a_new_one() {
+    let ok = |x: u32| async move { Ok::<_, WorkflowError>(x) };
+    let settled = (lambda(ok) | lambda(ok)).named("both").collect_all();
+    assert_eq!(settled.name().as_str(), "both");
+    assert_eq!(settled.named("either").name().as_str(), "either");
+}
