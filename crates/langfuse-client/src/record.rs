@@ -7,14 +7,14 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use hashbrown::{Equivalent, HashMap};
+use hashbrown::HashMap;
 use metrics::{Counter, Histogram};
 use opentelemetry::{
     Array, Context, KeyValue, StringValue, Value,
     trace::{Status, TraceContextExt},
 };
 use tokio::time::Instant;
-use tta_primitives_obs::{ChildSpanClock, series::DEFAULT_SERIES_CAP};
+use tta_primitives_obs::{ChildSpanClock, handle_cache::HandleCache, series::DEFAULT_SERIES_CAP};
 
 use crate::{
     attributes as a,
@@ -90,47 +90,28 @@ pub(crate) struct ModelMetrics {
     ttft: Histogram,
 }
 
-type ModelKey = (Box<str>, Box<str>);
-
-/// A borrowed [`ModelKey`]: hashes like it, so a warm lookup allocates nothing.
-#[derive(Hash)]
-struct ModelKeyRef<'a>(&'a str, &'a str);
-
-impl Equivalent<ModelKey> for ModelKeyRef<'_> {
-    fn equivalent(&self, key: &ModelKey) -> bool {
-        *key.0 == *self.0 && *key.1 == *self.1
-    }
-}
-
 fn model_metrics(provider: &str, model: &str) -> Arc<ModelMetrics> {
-    static CACHE: OnceLock<RwLock<HashMap<ModelKey, Arc<ModelMetrics>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    if let Some(found) = cache
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&ModelKeyRef(provider, model))
-    {
-        return Arc::clone(found);
-    }
-    let s = series();
+    static CACHE: OnceLock<HandleCache<2, Arc<ModelMetrics>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| HandleCache::new(DEFAULT_SERIES_CAP));
     let labels = [provider, model];
-    let metrics = Arc::new(ModelMetrics {
-        provider: provider.into(),
-        model: model.into(),
-        requests: OUTCOMES.map(|o| s.requests.handle(&[provider, model, o])),
-        tokens: TOKEN_TYPES.map(|t| s.tokens.handle(&[provider, model, t])),
-        cost: s.cost.handle(&labels),
-        unpriced: s.unpriced.handle(&labels),
-        duration: s.duration.handle(&labels),
-        ttft: s.ttft.handle(&labels),
-    });
-    let mut map = cache.write().unwrap_or_else(|p| p.into_inner());
-    // Past the cap, label sets fold into `__overflow__` anyway: stop caching.
-    if map.len() < DEFAULT_SERIES_CAP {
-        map.entry((provider.into(), model.into()))
-            .or_insert_with(|| Arc::clone(&metrics));
+    if let Some(found) = cache.get(labels) {
+        return found;
     }
-    metrics
+    let make = || {
+        let s = series();
+        Arc::new(ModelMetrics {
+            provider: provider.into(),
+            model: model.into(),
+            requests: OUTCOMES.map(|o| s.requests.handle(&[provider, model, o])),
+            tokens: TOKEN_TYPES.map(|t| s.tokens.handle(&[provider, model, t])),
+            cost: s.cost.handle(&labels),
+            unpriced: s.unpriced.handle(&labels),
+            duration: s.duration.handle(&labels),
+            ttft: s.ttft.handle(&labels),
+        })
+    };
+    // Past the cap, label sets fold into `__overflow__` anyway: not cached.
+    cache.insert_with(labels, make).unwrap_or_else(make)
 }
 
 /// How a call ended.

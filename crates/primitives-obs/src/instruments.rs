@@ -1,11 +1,7 @@
 //! The process-wide metric instruments of the built-in catalogue.
 
-use std::{
-    hash::{Hash, Hasher},
-    sync::{OnceLock, RwLock},
-};
+use std::sync::{OnceLock, RwLock};
 
-use hashbrown::{Equivalent, HashMap};
 use metrics::{Counter, Gauge, Histogram};
 use tta_primitives_core::{
     circuit_breaker::BreakerState,
@@ -14,7 +10,8 @@ use tta_primitives_core::{
 
 use crate::{
     catalogue as c,
-    series::{CounterSeries, DEFAULT_SERIES_CAP, GaugeSeries, HistogramSeries, Series},
+    handle_cache::HandleCache,
+    series::{CounterSeries, DEFAULT_SERIES_CAP, GaugeSeries, HistogramSeries, OVERFLOW, Series},
 };
 
 static SERIES_CAP: OnceLock<usize> = OnceLock::new();
@@ -145,13 +142,7 @@ impl NodeMetrics {
     }
 }
 
-#[derive(PartialEq, Eq)]
-struct NodeKey {
-    workflow: Box<str>,
-    primitive: Box<str>,
-    primitive_type: PrimitiveType,
-}
-
+/// A node's labels, borrowed.
 #[derive(Clone, Copy)]
 struct NodeKeyRef<'a> {
     workflow: &'a str,
@@ -159,29 +150,10 @@ struct NodeKeyRef<'a> {
     primitive_type: PrimitiveType,
 }
 
-impl Hash for NodeKey {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (&*self.workflow, &*self.primitive, self.primitive_type).hash(state);
-    }
-}
-
-impl Hash for NodeKeyRef<'_> {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        (self.workflow, self.primitive, self.primitive_type).hash(state);
-    }
-}
-
-impl Equivalent<NodeKey> for NodeKeyRef<'_> {
-    fn equivalent(&self, key: &NodeKey) -> bool {
-        self.primitive_type == key.primitive_type
-            && self.primitive == &*key.primitive
-            && self.workflow == &*key.workflow
-    }
-}
-
 /// Every built-in series, plus the per-node handle cache.
 pub(crate) struct Instruments {
-    nodes: RwLock<HashMap<NodeKey, &'static NodeMetrics>>,
+    /// By workflow, primitive name and primitive type.
+    nodes: HandleCache<3, &'static NodeMetrics>,
     /// Shared by every node past the series cap (their labels are the
     /// overflow labels anyway), so memory stays bounded.
     overflow_node: OnceLock<&'static NodeMetrics>,
@@ -244,7 +216,7 @@ pub(crate) fn instruments() -> &'static Instruments {
             Series::new_unchecked(def).with_cap(cap)
         }
         Instruments {
-            nodes: RwLock::new(HashMap::new()),
+            nodes: HandleCache::new(cap),
             overflow_node: OnceLock::new(),
             executions: s(&c::PRIMITIVE_EXECUTIONS, cap),
             duration: s(&c::PRIMITIVE_DURATION, cap),
@@ -360,8 +332,31 @@ impl Instruments {
         node
     }
 
-    /// The handles of a node from the process-wide map.
+    /// The handles of a node from the process-wide cache; past the series
+    /// cap, the one overflow node shared by every node of that type.
     fn node_shared(
+        &self,
+        workflow: &str,
+        primitive: &str,
+        primitive_type: PrimitiveType,
+    ) -> &'static NodeMetrics {
+        let labels = [workflow, primitive, primitive_type.as_str()];
+        if let Some(found) = self.nodes.get(labels) {
+            return found;
+        }
+        self.nodes
+            .insert_with(labels, || {
+                self.leak_node(workflow, primitive, primitive_type)
+            })
+            .unwrap_or_else(|| {
+                self.overflow_node
+                    .get_or_init(|| self.leak_node(OVERFLOW, OVERFLOW, primitive_type))
+            })
+    }
+
+    /// Creates a node's handles for the rest of the process.
+    #[cold]
+    fn leak_node(
         &self,
         workflow: &str,
         primitive: &str,
@@ -372,46 +367,6 @@ impl Instruments {
             primitive,
             primitive_type,
         };
-        if let Some(found) = self
-            .nodes
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-        {
-            return found;
-        }
-        self.create_node(key)
-    }
-
-    #[cold]
-    fn create_node(&self, key: NodeKeyRef<'_>) -> &'static NodeMetrics {
-        let mut nodes = self.nodes.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(found) = nodes.get(&key) {
-            return found;
-        }
-        if nodes.len() >= series_cap() {
-            return self.overflow_node.get_or_init(|| {
-                self.leak_node(NodeKeyRef {
-                    workflow: crate::series::OVERFLOW,
-                    primitive: crate::series::OVERFLOW,
-                    primitive_type: key.primitive_type,
-                })
-            });
-        }
-        let node = self.leak_node(key);
-        nodes.insert(
-            NodeKey {
-                workflow: key.workflow.into(),
-                primitive: key.primitive.into(),
-                primitive_type: key.primitive_type,
-            },
-            node,
-        );
-        node
-    }
-
-    /// Creates a node's handles for the rest of the process.
-    fn leak_node(&self, key: NodeKeyRef<'_>) -> &'static NodeMetrics {
         let t = key.primitive_type.as_str();
         let ids = [key.workflow, key.primitive, t];
         let with_outcome = |outcome: &'static str| [key.workflow, key.primitive, t, outcome];

@@ -6,6 +6,7 @@
 pub mod attr;
 pub mod catalogue;
 mod clock;
+pub mod handle_cache;
 mod instrument;
 mod instruments;
 pub mod layer;
