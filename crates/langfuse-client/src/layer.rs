@@ -8,14 +8,13 @@ use std::{
 };
 
 use opentelemetry::{
-    Context,
     global::BoxedTracer,
-    trace::{SpanKind, TraceContextExt, Tracer, TracerProvider},
+    trace::{SpanKind, Tracer, TracerProvider},
 };
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tta_primitives_core::{Request, WorkflowContext};
-use tta_primitives_obs::ChildSpanClock;
+use tta_primitives_obs::{ChildSpanClock, span};
 
 use crate::{
     capture::Capture,
@@ -284,12 +283,8 @@ where
             if let Some(clock) = &clock {
                 builder = builder.with_start_time(clock.start_time());
             }
-            let start =
-                |parent: &Context| parent.with_span(builder.start_with_context(tracer, parent));
-            match workflow {
-                Some(ctx) => start(&tta_primitives_obs::propagation::context_of(ctx)),
-                None => Context::map_current(start),
-            }
+            let parent = workflow.map(tta_primitives_obs::propagation::context_of);
+            span::start(tracer, builder, parent.as_ref())
         });
         let recorder = Recorder::new(
             Arc::clone(shared),
@@ -298,13 +293,7 @@ where
             cx.clone(),
             clock,
         );
-        let inner = match cx {
-            Some(cx) => {
-                let _attached = cx.attach();
-                self.inner.call(req)
-            }
-            None => self.inner.call(req),
-        };
+        let inner = span::in_context(cx.as_ref(), || self.inner.call(req));
         LlmFuture {
             inner,
             recorder: Some(recorder),

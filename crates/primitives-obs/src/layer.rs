@@ -407,21 +407,9 @@ where
                 .with_kind(config.kind.clone())
                 .with_start_time(anchor.wall(0))
                 .with_attributes(attributes);
-            let start =
-                |parent: &Context| parent.with_span(builder.start_with_context(tracer, parent));
-            match self.describe.parent(&req) {
-                Some(parent) => start(&parent),
-                // Borrow the current context rather than cloning it.
-                None => Context::map_current(start),
-            }
+            crate::span::start(tracer, builder, self.describe.parent(&req).as_ref())
         });
-        let inner = match &cx {
-            Some(cx) => {
-                let _attached = cx.clone().attach();
-                self.inner.call(req)
-            }
-            None => self.inner.call(req),
-        };
+        let inner = crate::span::in_context(cx.as_ref(), || self.inner.call(req));
         TelemetryFuture {
             inner,
             call: Call {
@@ -511,13 +499,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = match &this.call.cx {
-            Some(otel) => {
-                let _attached = otel.clone().attach();
-                ready!(this.inner.poll(cx))
-            }
-            None => ready!(this.inner.poll(cx)),
-        };
+        let result = ready!(crate::span::in_context(this.call.cx.as_ref(), || {
+            this.inner.poll(cx)
+        }));
         let mut attributes = Vec::new();
         if let (Ok(resp), Some(_)) = (&result, &this.call.cx) {
             this.describe.response_attributes(resp, &mut attributes);

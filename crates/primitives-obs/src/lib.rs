@@ -14,6 +14,7 @@ pub mod propagation;
 pub mod redact;
 pub mod resources;
 pub mod series;
+pub mod span;
 mod telemetry;
 
 pub use instrument::{InstrumentExt, Instrumented};

@@ -188,7 +188,7 @@ where
                 Cow::Owned(Context::current())
             }
         };
-        let span = tracer
+        let builder = tracer
             .span_builder(if node.name.as_str().is_empty() {
                 Cow::Borrowed(node.primitive_type.as_str())
             } else {
@@ -196,9 +196,8 @@ where
             })
             .with_kind(SpanKind::Internal)
             .with_start_time(anchor.wall(start))
-            .with_attributes(attributes)
-            .start_with_context(tracer, &parent_cx);
-        let cx = parent_cx.with_span(span);
+            .with_attributes(attributes);
+        let cx = crate::span::start(tracer, builder, Some(&parent_cx));
         NodeSpan {
             cx,
             anchor,
