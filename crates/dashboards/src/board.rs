@@ -78,7 +78,13 @@ impl Var {
                     },
                 };
             }
-            Self::Job => ("Job", "label_values(tta_build_info, job)".to_owned()),
+            Self::Job => (
+                "Job",
+                format!(
+                    "label_values({}, job)",
+                    tta_primitives_obs::catalogue::BUILD_INFO.name
+                ),
+            ),
             Self::Workflow => (
                 "Workflow",
                 format!(

@@ -223,7 +223,8 @@ impl AlertConfig {
                     field("latency_threshold_seconds"),
                     o.latency_threshold_seconds.to_string(),
                     &format!(
-                        "must be a bucket bound of tta_primitive_duration_seconds, one of {LATENCY_BUCKETS:?}"
+                        "must be a bucket bound of {}, one of {LATENCY_BUCKETS:?}",
+                        tta_primitives_obs::catalogue::PRIMITIVE_DURATION.name
                     ),
                 );
             }

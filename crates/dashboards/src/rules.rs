@@ -415,11 +415,12 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             "Workflow {{ $labels.workflow }} fails too often",
             &format!("More than {:.1} % of the executions of {{{{ $labels.workflow }}}} ({{{{ $labels.job }}}}) failed over the last 5 minutes, for 10 minutes.", e * 100.0),
         ),
-        runbook: "Executions of the workflow fail more than the configured ratio.\n\n\
-                  1. `tta / Primitive drill-down` → *Errors by type*: which primitive fails and with which error type.\n\
-                  2. `curl -s localhost:9090/api/v1/query --data-urlencode 'query=topk(5, sum by (primitive, error_type) (rate(tta_primitive_executions_total{outcome=\"error\"}[5m])))'`.\n\
-                  3. Look at a failing trace in the trace backend (filter on `error.type`)."
-            .into(),
+        runbook: format!(
+            "Executions of the workflow fail more than the configured ratio.\n\n\
+             1. `tta / Primitive drill-down` → *Errors by type*: which primitive fails and with which error type.\n\
+             2. `curl -s localhost:9090/api/v1/query --data-urlencode 'query=topk(5, sum by (primitive, error_type) (rate({exec}{{outcome=\"error\"}}[5m])))'`.\n\
+             3. Look at a failing trace in the trace backend (filter on `error.type`)."
+        ),
         firing: Case {
             series: vec![exec_series("checkout", "success", 80, 30), exec_series("checkout", "error", 20, 30)],
             eval_time: "30m".into(),
@@ -492,11 +493,13 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             "Circuit breaker {{ $labels.primitive }} is open",
             "The circuit breaker {{ $labels.primitive }} ({{ $labels.job }}) has been open for 2 minutes: calls to what it protects are rejected or served by a fallback.",
         ),
-        runbook: "A circuit breaker stays open: the dependency behind it keeps failing.\n\n\
+        runbook: format!(
+            "A circuit breaker stays open: the dependency behind it keeps failing.\n\n\
                   1. `tta / Resilience` → *Breaker state* and *Rejected calls*.\n\
                   2. Check the protected dependency's health; the breaker closes by itself after successful half-open probes.\n\
-                  3. `curl -s localhost:9090/api/v1/query --data-urlencode 'query=tta_circuit_breaker_transitions_total'` shows how often it flaps."
-            .into(),
+                  3. `curl -s localhost:9090/api/v1/query --data-urlencode 'query={}'` shows how often it flaps.",
+            c::BREAKER_TRANSITIONS.name
+        ),
         firing: Case {
             series: vec![state("1+0")],
             eval_time: "10m".into(),
