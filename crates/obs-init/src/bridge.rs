@@ -43,11 +43,13 @@ pub(crate) fn install(
         .as_ref()
         .map(|provider| OpenTelemetryTracingBridge::new(provider).with_filter(level));
     let subscriber = tracing_subscriber::registry().with(spans).with(logs);
-    tracing::subscriber::set_global_default(subscriber).map_err(|_| InitError::InvalidSetting {
-        setting: "tracing_bridge",
-        value: "true".into(),
-        fix: "a global tracing subscriber is already installed: disable the bridge, or add \
+    tracing::subscriber::set_global_default(subscriber).map_err(|_| {
+        InitError::invalid(
+            "tracing_bridge",
+            "true".into(),
+            "a global tracing subscriber is already installed: disable the bridge, or add \
               tracing-opentelemetry to your own subscriber",
+        )
     })?;
     Ok(logger_provider)
 }
@@ -65,9 +67,11 @@ fn log_exporter(settings: &OtlpSettings) -> Result<opentelemetry_otlp::LogExport
         .with_headers(settings.headers.iter().cloned().collect())
         .with_timeout(settings.timeout)
         .build()
-        .map_err(|_| InitError::InvalidSetting {
-            setting: "OTEL_EXPORTER_OTLP_ENDPOINT",
-            value: url,
-            fix: "check the OTLP endpoint and headers",
+        .map_err(|_| {
+            InitError::invalid(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                url,
+                "check the OTLP endpoint and headers",
+            )
         })
 }

@@ -145,11 +145,11 @@ impl ObservabilityConfig {
             (Some(name), _) => name,
             (None, Some(name)) => name.to_owned(),
             (None, None) => {
-                return Err(InitError::InvalidSetting {
-                    setting: "OTEL_SERVICE_NAME",
-                    value: String::new(),
-                    fix: "set OTEL_SERVICE_NAME to the service's name",
-                });
+                return Err(InitError::invalid(
+                    "OTEL_SERVICE_NAME",
+                    String::new(),
+                    "set OTEL_SERVICE_NAME to the service's name",
+                ));
             }
         };
         let mut builder = Self::builder(service);
@@ -184,11 +184,7 @@ impl ObservabilityConfig {
                 "http/protobuf" => OtlpProtocol::HttpProtobuf,
                 "grpc" => OtlpProtocol::Grpc,
                 _ => {
-                    return Err(InitError::InvalidSetting {
-                        setting: name,
-                        value,
-                        fix: "use http/protobuf or grpc",
-                    });
+                    return Err(InitError::invalid(name, value, "use http/protobuf or grpc"));
                 }
             },
         };
@@ -217,11 +213,11 @@ impl ObservabilityConfig {
                 TracesExporter::Otlp
             }
             Some(other) => {
-                return Err(InitError::InvalidSetting {
-                    setting: "OTEL_TRACES_EXPORTER",
-                    value: other.to_owned(),
-                    fix: "use otlp, console or none",
-                });
+                return Err(InitError::invalid(
+                    "OTEL_TRACES_EXPORTER",
+                    other.to_owned(),
+                    "use otlp, console or none",
+                ));
             }
         };
         let exporting = exporter == TracesExporter::Otlp;
@@ -236,11 +232,11 @@ impl ObservabilityConfig {
                 let timeout = match raw.trim().parse::<u64>() {
                     Ok(ms) => Duration::from_millis(ms),
                     Err(_) => {
-                        return Err(InitError::InvalidSetting {
-                            setting: name,
-                            value: raw,
-                            fix: "use a number of milliseconds above zero and at most 60000, e.g. 10000",
-                        });
+                        return Err(InitError::invalid(
+                            name,
+                            raw,
+                            "use a number of milliseconds above zero and at most 60000, e.g. 10000",
+                        ));
                     }
                 };
                 otlp::validate_timeout(name, timeout)?;
@@ -251,11 +247,7 @@ impl ObservabilityConfig {
                     "gzip" => true,
                     "none" => false,
                     _ => {
-                        return Err(InitError::InvalidSetting {
-                            setting: name,
-                            value: raw,
-                            fix: "use gzip or none",
-                        });
+                        return Err(InitError::invalid(name, raw, "use gzip or none"));
                     }
                 };
             }
@@ -300,11 +292,11 @@ impl ObservabilityConfig {
                 "debug" => Some(tracing_subscriber::filter::LevelFilter::DEBUG),
                 "trace" => Some(tracing_subscriber::filter::LevelFilter::TRACE),
                 _ => {
-                    return Err(InitError::InvalidSetting {
-                        setting: "TTA_TRACING_BRIDGE",
-                        value: level,
-                        fix: "use off, error, warn, info, debug or trace",
-                    });
+                    return Err(InitError::invalid(
+                        "TTA_TRACING_BRIDGE",
+                        level,
+                        "use off, error, warn, info, debug or trace",
+                    ));
                 }
             };
         }
@@ -458,11 +450,11 @@ impl ObservabilityConfigBuilder {
             let valid = http::HeaderName::from_bytes(k.as_bytes()).is_ok()
                 && http::HeaderValue::from_str(v).is_ok();
             if !valid {
-                return Err(InitError::InvalidSetting {
+                return Err(InitError::invalid(
                     setting,
-                    value: format!("{}=***", otlp::shown_key(k)),
-                    fix: "use a valid HTTP header name and a visible-ASCII value",
-                });
+                    format!("{}=***", otlp::shown_key(k)),
+                    "use a valid HTTP header name and a visible-ASCII value",
+                ));
             }
             settings.headers.push(((*k).to_owned(), (*v).to_owned()));
         }
@@ -565,34 +557,30 @@ impl ObservabilityConfigBuilder {
     /// An [`InitError::InvalidSetting`] naming the first invalid setting.
     pub fn build(mut self) -> Result<ObservabilityConfig, InitError> {
         if self.service_name.trim().is_empty() {
-            return Err(InitError::InvalidSetting {
-                setting: "service_name",
-                value: self.service_name,
-                fix: "give the service a non-empty name",
-            });
+            return Err(InitError::invalid(
+                "service_name",
+                self.service_name,
+                "give the service a non-empty name",
+            ));
         }
         let metrics_addr = match self.metrics_addr {
             None => None,
-            Some(addr) => Some(addr.parse::<std::net::SocketAddr>().map_err(|_| InitError::InvalidSetting {
-                setting: self.metrics_setting,
-                value: addr.clone(),
-                fix: "use host:port with an IP address, e.g. 127.0.0.1:9464 (or 0.0.0.0:9464 in a container)",
-            })?),
+            Some(addr) => Some(addr.parse::<std::net::SocketAddr>().map_err(|_| InitError::invalid(self.metrics_setting, addr.clone(), "use host:port with an IP address, e.g. 127.0.0.1:9464 (or 0.0.0.0:9464 in a container)"))?),
         };
         if self.upkeep_interval < Duration::from_millis(100) {
-            return Err(InitError::InvalidSetting {
-                setting: "upkeep_interval",
-                value: format!("{:?}", self.upkeep_interval),
-                fix: "use at least 100ms",
-            });
+            return Err(InitError::invalid(
+                "upkeep_interval",
+                format!("{:?}", self.upkeep_interval),
+                "use at least 100ms",
+            ));
         }
         let sampler = traces::sampler(self.sampler.as_deref(), self.sampler_arg.as_deref())?;
         if self.queue.capacity == 0 || self.queue.delay.is_zero() {
-            return Err(InitError::InvalidSetting {
-                setting: "span_queue",
-                value: format!("{} spans, {:?}", self.queue.capacity, self.queue.delay),
-                fix: "use a capacity of at least 1 span and a delay above zero",
-            });
+            return Err(InitError::invalid(
+                "span_queue",
+                format!("{} spans, {:?}", self.queue.capacity, self.queue.delay),
+                "use a capacity of at least 1 span and a delay above zero",
+            ));
         }
         self.queue.max_batch = self.queue.max_batch.min(self.queue.capacity);
         if let Some(timeout) = self.otlp_timeout {
@@ -606,11 +594,11 @@ impl ObservabilityConfigBuilder {
                 Traces::Otlp(settings)
             }
             (TracesExporter::Otlp, None) => {
-                return Err(InitError::InvalidSetting {
-                    setting: "traces_exporter",
-                    value: "Otlp".into(),
-                    fix: "configure the endpoint with otlp_http(url, headers) or otlp_grpc(url, headers)",
-                });
+                return Err(InitError::invalid(
+                    "traces_exporter",
+                    "Otlp".into(),
+                    "configure the endpoint with otlp_http(url, headers) or otlp_grpc(url, headers)",
+                ));
             }
             (other, otlp) => {
                 if let Some(settings) = otlp {

@@ -162,11 +162,7 @@ pub fn initialize_observability(
     for def in catalogues.iter().flat_map(|defs| defs.iter()) {
         Catalogue::global()
             .register(def)
-            .map_err(|e| InitError::InvalidSetting {
-                setting: "metric_catalogue",
-                value: e.to_string(),
-                fix: "give each metric one definition: rename the application's metric or drop the duplicate definition",
-            })?;
+            .map_err(|e| InitError::invalid("metric_catalogue", e.to_string(), "give each metric one definition: rename the application's metric or drop the duplicate definition"))?;
     }
 
     // Histograms registered in the catalogue after this point (a crate that

@@ -1,19 +1,16 @@
 //! Initialisation errors: each names the setting, the value and the fix.
 
+use tta_primitives_core::ConfigError;
+
 /// Why observability could not be initialised.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum InitError {
-    /// A setting has a value that cannot be used.
-    #[error("invalid setting `{setting}` = {value:?}: {fix}")]
-    InvalidSetting {
-        /// The setting (builder method or environment variable).
-        setting: &'static str,
-        /// The rejected value.
-        value: String,
-        /// What to use instead.
-        fix: &'static str,
-    },
+    /// A setting has a value that cannot be used: the setting (builder
+    /// method or environment variable), the rejected value and what to use
+    /// instead, in the toolkit's one shape for invalid settings.
+    #[error(transparent)]
+    InvalidSetting(#[from] ConfigError),
     /// An environment variable the toolkit reads is not valid UTF-8.
     #[error(
         "environment variable `{variable}` is not valid UTF-8: set it to a UTF-8 value or unset it"
@@ -44,4 +41,16 @@ pub enum InitError {
         "a metrics recorder is already installed in this process: initialize observability once, at start-up"
     )]
     RecorderInstalled,
+}
+
+impl InitError {
+    /// An invalid `setting` whose rejected text is `value` (masked where it
+    /// may hold a secret), with the `fix`.
+    pub(crate) fn invalid(
+        setting: &'static str,
+        value: String,
+        fix: &'static str,
+    ) -> Self {
+        Self::InvalidSetting(ConfigError::text(setting, value, fix))
+    }
 }

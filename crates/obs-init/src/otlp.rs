@@ -116,21 +116,17 @@ impl OtlpSettings {
 /// Checks an export timeout given by `setting`.
 pub(crate) fn validate_timeout(setting: &'static str, timeout: Duration) -> Result<(), InitError> {
     if timeout.is_zero() || timeout > MAX_OTLP_TIMEOUT {
-        return Err(InitError::InvalidSetting {
+        return Err(InitError::invalid(
             setting,
-            value: format!("{timeout:?}"),
-            fix: "use a timeout above zero and at most 60 s (60000 ms); the default is 10 s",
-        });
+            format!("{timeout:?}"),
+            "use a timeout above zero and at most 60 s (60000 ms); the default is 10 s",
+        ));
     }
     Ok(())
 }
 
 fn validate_url(setting: &'static str, url: &str, protocol: OtlpProtocol) -> Result<(), InitError> {
-    let invalid = |fix: &'static str| InitError::InvalidSetting {
-        setting,
-        value: redact_url(url),
-        fix,
-    };
+    let invalid = |fix: &'static str| InitError::invalid(setting, redact_url(url), fix);
     let uri: http::Uri = url.trim().parse().map_err(|_| {
         invalid("use an http:// or https:// URL with a host, e.g. http://127.0.0.1:4318")
     })?;
@@ -214,11 +210,8 @@ pub(crate) fn grpc_metadata(
     let mut metadata = tonic::metadata::MetadataMap::new();
     for (key, value) in headers {
         let lower = key.to_ascii_lowercase();
-        let invalid = |fix: &'static str| InitError::InvalidSetting {
-            setting,
-            value: format!("{}=***", shown_key(key)),
-            fix,
-        };
+        let invalid =
+            |fix: &'static str| InitError::invalid(setting, format!("{}=***", shown_key(key)), fix);
         if lower.ends_with("-bin") {
             return Err(invalid(
                 "binary (-bin) gRPC metadata is not supported: send the value base64-encoded under a name without the -bin suffix",
@@ -278,11 +271,11 @@ fn malformed(setting: &'static str, raw: &str, secret: bool) -> InitError {
     } else {
         raw.to_owned()
     };
-    InitError::InvalidSetting {
+    InitError::invalid(
         setting,
         value,
-        fix: "use comma-separated key=value pairs with percent-encoded values, e.g. key1=value1,key2=a%20b",
-    }
+        "use comma-separated key=value pairs with percent-encoded values, e.g. key1=value1,key2=a%20b",
+    )
 }
 
 /// Parses comma-separated `key=value` pairs with percent-encoded values (the

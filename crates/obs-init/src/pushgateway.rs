@@ -48,11 +48,7 @@ impl PushgatewaySettings {
         job: &str,
         every: Duration,
     ) -> Result<Self, InitError> {
-        let invalid = |value: String, fix: &'static str| InitError::InvalidSetting {
-            setting,
-            value,
-            fix,
-        };
+        let invalid = |value: String, fix: &'static str| InitError::invalid(setting, value, fix);
         let uri: http::Uri = gateway
             .parse()
             .map_err(|_| invalid(redact_url(gateway), "use http://host:9091"))?;

@@ -75,11 +75,11 @@ pub(crate) fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, 
         let Some(arg) = arg else { return Ok(1.0) };
         match arg.trim().parse::<f64>() {
             Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
-            _ => Err(InitError::InvalidSetting {
-                setting: "OTEL_TRACES_SAMPLER_ARG",
-                value: arg.to_owned(),
-                fix: "use a sampling ratio between 0 and 1, e.g. 0.1",
-            }),
+            _ => Err(InitError::invalid(
+                "OTEL_TRACES_SAMPLER_ARG",
+                arg.to_owned(),
+                "use a sampling ratio between 0 and 1, e.g. 0.1",
+            )),
         }
     };
     Ok(
@@ -93,11 +93,11 @@ pub(crate) fn sampler(name: Option<&str>, arg: Option<&str>) -> Result<Sampler, 
                 Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio()?)))
             }
             other => {
-                return Err(InitError::InvalidSetting {
-                    setting: "OTEL_TRACES_SAMPLER",
-                    value: other.to_owned(),
-                    fix: "use always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
-                });
+                return Err(InitError::invalid(
+                    "OTEL_TRACES_SAMPLER",
+                    other.to_owned(),
+                    "use always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio",
+                ));
             }
         },
     )
@@ -191,10 +191,12 @@ fn otlp_http(settings: &OtlpSettings) -> Result<opentelemetry_otlp::SpanExporter
     if settings.gzip {
         builder = builder.with_compression(opentelemetry_otlp::Compression::Gzip);
     }
-    builder.build().map_err(|_| InitError::InvalidSetting {
-        setting: settings.setting,
-        value: tta_primitives_obs::redact::redact_url(&settings.endpoint),
-        fix: "check the OTLP endpoint, headers and compression settings",
+    builder.build().map_err(|_| {
+        InitError::invalid(
+            settings.setting,
+            tta_primitives_obs::redact::redact_url(&settings.endpoint),
+            "check the OTLP endpoint, headers and compression settings",
+        )
     })
 }
 

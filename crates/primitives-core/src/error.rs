@@ -1,6 +1,6 @@
 //! Typed errors with stable, low-cardinality kinds.
 
-use std::{error::Error as StdError, fmt, sync::Arc, time::Duration};
+use std::{borrow::Cow, error::Error as StdError, fmt, sync::Arc, time::Duration};
 
 use crate::{Name, circuit_breaker::BreakerState};
 
@@ -238,43 +238,87 @@ impl From<std::convert::Infallible> for WorkflowError {
     }
 }
 
-/// An invalid setting, rejected when the primitive is built.
+/// An invalid setting: the one error shape of every crate of the toolkit
+/// that checks user settings (the primitives, obs-init, langfuse-client,
+/// the dashboards generator), so each such error reads the same way.
 ///
 /// The message names the setting, the rejected value and what is allowed.
 ///
 /// ```
-/// use tta_primitives_core::retry::RetryPolicy;
+/// use tta_primitives_core::{ConfigError, retry::RetryPolicy};
 ///
 /// let err = RetryPolicy::builder().max_attempts(0).build().unwrap_err();
 /// assert_eq!(err.setting(), "retry.max_attempts");
 /// assert!(err.to_string().contains("at least 1"));
+///
+/// let err = ConfigError::text("TTA_METRICS_ADDR", "localhost:x", "use host:port");
+/// assert_eq!(err.to_string(), r#"invalid setting `TTA_METRICS_ADDR` = "localhost:x": use host:port"#);
+/// assert_eq!(err.value(), "localhost:x");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid setting `{setting}` = {value}: {expected}")]
+#[error("invalid setting `{setting}` = {}: {expected}", self.shown())]
 pub struct ConfigError {
-    setting: &'static str,
+    setting: Cow<'static, str>,
     value: String,
-    expected: &'static str,
+    /// Whether `value` is text to show quoted (else it is shown as is).
+    quoted: bool,
+    expected: Cow<'static, str>,
 }
 
 impl ConfigError {
-    /// An error for `setting`, rejected `value`, and what is `expected`.
-    pub fn new(setting: &'static str, value: impl fmt::Debug, expected: &'static str) -> Self {
+    /// An error for `setting`, rejected `value` (shown in its `Debug`
+    /// form), and what is `expected`.
+    pub fn new(
+        setting: impl Into<Cow<'static, str>>,
+        value: impl fmt::Debug,
+        expected: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Self {
-            setting,
+            setting: setting.into(),
             value: format!("{value:?}"),
-            expected,
+            quoted: false,
+            expected: expected.into(),
+        }
+    }
+
+    /// An error for `setting` whose rejected value is the text `value`
+    /// (shown quoted; pass it masked when it may hold a secret), and what
+    /// is `expected`.
+    pub fn text(
+        setting: impl Into<Cow<'static, str>>,
+        value: impl Into<String>,
+        expected: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            setting: setting.into(),
+            value: value.into(),
+            quoted: true,
+            expected: expected.into(),
         }
     }
 
     /// The setting's full name, e.g. `cache.capacity`.
-    pub fn setting(&self) -> &'static str {
-        self.setting
+    pub fn setting(&self) -> &str {
+        &self.setting
     }
 
-    /// The rejected value, as written in the message.
+    /// The rejected value (the text given to [`text`](Self::text), or the
+    /// `Debug` form given to [`new`](Self::new)).
     pub fn value(&self) -> &str {
         &self.value
+    }
+
+    /// What the setting accepts.
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    fn shown(&self) -> Cow<'_, str> {
+        if self.quoted {
+            Cow::Owned(format!("{:?}", self.value))
+        } else {
+            Cow::Borrowed(&self.value)
+        }
     }
 }
 
