@@ -87,16 +87,11 @@ pub enum ConfigError {
         /// The parser's message (names the field).
         message: String,
     },
-    /// A value is out of range.
-    #[error("{field} = {value}: {reason}")]
-    Invalid {
-        /// The field (`slo[0].availability_target`).
-        field: String,
-        /// The value.
-        value: String,
-        /// What is allowed.
-        reason: String,
-    },
+    /// A value is out of range: the field (`slo[0].availability_target`),
+    /// the value and what is allowed, in the toolkit's one shape for
+    /// invalid settings.
+    #[error(transparent)]
+    Invalid(#[from] tta_primitives_core::ConfigError),
 }
 
 impl Default for AlertConfig {
@@ -157,11 +152,9 @@ impl AlertConfig {
     /// A [`ConfigError::Invalid`] naming the first bad field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: String, value: String, reason: &str| {
-            Err(ConfigError::Invalid {
-                field,
-                value,
-                reason: reason.into(),
-            })
+            Err(ConfigError::Invalid(
+                tta_primitives_core::ConfigError::text(field, value, reason.to_owned()),
+            ))
         };
         let ratio = |field: &str, v: f64| {
             if v > 0.0 && v < 1.0 {

@@ -32,16 +32,10 @@ pub enum ConfigError {
         /// How to fix it.
         fix: &'static str,
     },
-    /// A setting has a value that cannot work.
-    #[error("{setting}={value:?} is invalid: {reason}")]
-    Invalid {
-        /// The setting.
-        setting: &'static str,
-        /// The value (never a key).
-        value: String,
-        /// Why.
-        reason: String,
-    },
+    /// A setting has a value that cannot work (the value is never a key),
+    /// in the toolkit's one shape for invalid settings.
+    #[error(transparent)]
+    Invalid(#[from] tta_primitives_core::ConfigError),
 }
 
 /// Langfuse connection settings.
@@ -213,11 +207,13 @@ impl LangfuseConfig {
             .with_headers(headers)
             .with_timeout(self.timeout)
             .build()
-            .map_err(|e| ConfigError::Invalid {
-                setting: "LANGFUSE_BASE_URL",
-                value: self.host.clone(),
+            .map_err(|e| {
                 // The builder's messages name endpoints, never header values.
-                reason: format!("cannot build the OTLP exporter: {e}"),
+                ConfigError::Invalid(tta_primitives_core::ConfigError::text(
+                    "LANGFUSE_BASE_URL",
+                    self.host.clone(),
+                    format!("cannot build the OTLP exporter: {e}"),
+                ))
             })
     }
 }
@@ -230,10 +226,12 @@ fn missing(setting: &'static str) -> ConfigError {
 }
 
 fn validate_host(setting: &'static str, raw: &str) -> Result<String, ConfigError> {
-    let invalid = |reason: &str| ConfigError::Invalid {
-        setting,
-        value: tta_primitives_obs::redact::redact_url(raw),
-        reason: reason.to_owned(),
+    let invalid = |reason: &str| {
+        ConfigError::Invalid(tta_primitives_core::ConfigError::text(
+            setting,
+            tta_primitives_obs::redact::redact_url(raw),
+            reason.to_owned(),
+        ))
     };
     let url = reqwest::Url::parse(raw.trim())
         .map_err(|e| invalid(&format!("{e}; expected e.g. https://cloud.langfuse.com")))?;

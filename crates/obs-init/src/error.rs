@@ -46,11 +46,7 @@ pub enum InitError {
 impl InitError {
     /// An invalid `setting` whose rejected text is `value` (masked where it
     /// may hold a secret), with the `fix`.
-    pub(crate) fn invalid(
-        setting: &'static str,
-        value: String,
-        fix: &'static str,
-    ) -> Self {
+    pub(crate) fn invalid(setting: &'static str, value: String, fix: &'static str) -> Self {
         Self::InvalidSetting(ConfigError::text(setting, value, fix))
     }
 }

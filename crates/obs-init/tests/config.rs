@@ -59,7 +59,10 @@ fn a_missing_service_name_and_a_too_short_upkeep_are_refused() {
             .build()
             .unwrap_err(),
     );
-    assert_eq!((setting.as_str(), value.as_str()), ("upkeep_interval", "1ms"));
+    assert_eq!(
+        (setting.as_str(), value.as_str()),
+        ("upkeep_interval", "1ms")
+    );
 }
 
 #[test]
@@ -157,7 +160,10 @@ fn samplers_follow_the_specification_and_bad_ones_are_named() {
             )
             .unwrap_err(),
         );
-        assert_eq!((setting.as_str(), value.as_str()), ("OTEL_TRACES_SAMPLER_ARG", arg));
+        assert_eq!(
+            (setting.as_str(), value.as_str()),
+            ("OTEL_TRACES_SAMPLER_ARG", arg)
+        );
     }
 }
 
@@ -354,7 +360,10 @@ fn the_tracing_bridge_level_is_checked() {
         ObservabilityConfig::from_vars(vars(&[("TTA_TRACING_BRIDGE", "loud")]), Some("svc"))
             .unwrap_err(),
     );
-    assert_eq!((setting.as_str(), value.as_str()), ("TTA_TRACING_BRIDGE", "loud"));
+    assert_eq!(
+        (setting.as_str(), value.as_str()),
+        ("TTA_TRACING_BRIDGE", "loud")
+    );
 }
 
 #[test]
