@@ -9,7 +9,7 @@
 //! A chain `a >> b >> c` is **one** sequence node with three steps: extending
 //! an unnamed sequence with `>>` flattens it (the inner sequence stops being
 //! a node of its own), so traces show one `sequence` span with one child per
-//! step. Name a sequence with [`Sequence::named`] to keep it as its own node.
+//! step. Name a sequence with [`named`](crate::Named::named) to keep it as its own node.
 //!
 //! A sequence adds no heap allocation: its future is a state machine holding
 //! the running step's future, and the next step is a clone of the service.
