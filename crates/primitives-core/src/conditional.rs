@@ -112,7 +112,7 @@ where
         NodeFuture::run(self, req.ctx, PrimitiveType::Conditional, |this, ctx| {
             let chosen = (this.predicate)(&ctx, &req.input);
             let child = Request::new(ctx.child(), req.input);
-            let future = ConditionalFuture {
+            ConditionalFuture {
                 inner: if chosen {
                     Branch::Then {
                         fut: this.then.clone().oneshot(child),
@@ -122,8 +122,7 @@ where
                         fut: this.otherwise.clone().oneshot(child),
                     }
                 },
-            };
-            future
+            }
         })
     }
 }

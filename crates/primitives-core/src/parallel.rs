@@ -58,7 +58,7 @@ pub trait Branches<I> {
     type Output;
 
     /// The number of branches (sizes the list of their futures).
-    fn len(&self) -> usize;
+    fn count(&self) -> usize;
 
     /// Starts every branch (in order) on a clone of `input`, each under a
     /// child of `ctx`, and appends their futures to `out`.
@@ -98,7 +98,7 @@ where
 {
     type Output = S::Response;
 
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         1
     }
 
@@ -114,8 +114,8 @@ where
 {
     type Output = L::Output;
 
-    fn len(&self) -> usize {
-        self.0.len() + 1
+    fn count(&self) -> usize {
+        self.0.count() + 1
     }
 
     fn start(&self, ctx: &WorkflowContext, input: &I, out: &mut Vec<BranchFuture<L::Output>>) {
@@ -133,8 +133,8 @@ where
 {
     type Output = S::Response;
 
-    fn len(&self) -> usize {
-        Vec::len(self)
+    fn count(&self) -> usize {
+        self.len()
     }
 
     fn start(&self, ctx: &WorkflowContext, input: &I, out: &mut Vec<BranchFuture<S::Response>>) {
@@ -185,12 +185,12 @@ impl<L> Parallel<L> {
 
     /// Starts every branch on a clone of the input, each under a child
     /// of the node's context.
-    fn start<I>(&self, ctx: WorkflowContext, input: I) -> Vec<BranchFuture<L::Output>>
+    fn start<I>(&self, ctx: &WorkflowContext, input: &I) -> Vec<BranchFuture<L::Output>>
     where
         L: Branches<I>,
     {
-        let mut futures = Vec::with_capacity(self.branches.len());
-        self.branches.start(&ctx, &input, &mut futures);
+        let mut futures = Vec::with_capacity(self.branches.count());
+        self.branches.start(ctx, input, &mut futures);
         futures
     }
 }
@@ -209,7 +209,7 @@ where
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
         NodeFuture::run(self, req.ctx, PrimitiveType::Parallel, |this, ctx| {
-            try_join_all(this.start(ctx, req.input))
+            try_join_all(this.start(&ctx, &req.input))
         })
     }
 }
@@ -255,7 +255,7 @@ where
     fn call(&mut self, req: Request<I>) -> Self::Future {
         use futures_util::FutureExt;
         NodeFuture::run(self, req.ctx, PrimitiveType::Parallel, |this, ctx| {
-            join_all(this.inner.start(ctx, req.input)).map(Ok as fn(_) -> _)
+            join_all(this.inner.start(&ctx, &req.input)).map(Ok as fn(_) -> _)
         })
     }
 }

@@ -348,7 +348,7 @@ where
             let first = this
                 .inner
                 .call(Request::new(ctx.child(), req.input.clone()));
-            let future = RetryFuture {
+            RetryFuture {
                 service: this.inner.clone(),
                 input: req.input,
                 ctx,
@@ -356,8 +356,7 @@ where
                 name: this.name.clone(),
                 attempt: 1,
                 state: State::First { fut: first },
-            };
-            future
+            }
         })
     }
 }

@@ -116,13 +116,12 @@ where
     fn call(&mut self, req: Request<I>) -> Self::Future {
         NodeFuture::run(self, req.ctx, PrimitiveType::Timeout, |this, ctx| {
             let inner = this.inner.call(Request::new(ctx.child(), req.input));
-            let future = TimeoutFuture {
+            TimeoutFuture {
                 inner: tokio::time::timeout(this.after, inner),
                 after: this.after,
                 ctx,
                 name: this.name.clone(),
-            };
-            future
+            }
         })
     }
 }

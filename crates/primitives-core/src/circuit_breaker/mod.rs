@@ -320,7 +320,7 @@ where
                 .machine()
                 .admit(&this.shared.config, Instant::now());
             emit_transition(&ctx, &this.name, transition);
-            let future = match admission {
+            match admission {
                 Ok(permit) => {
                     let state = if permit.probe {
                         BreakerState::HalfOpen
@@ -352,8 +352,7 @@ where
                         }),
                     })
                 }
-            };
-            future
+            }
         })
     }
 }
