@@ -20,6 +20,9 @@ struct Target {
     reader_packages: &'static [&'static str],
     /// Files to mutate (all of the crate's when empty).
     files: &'static [&'static str],
+    /// Arguments for `cargo test` (the test targets that judge the mutated
+    /// files, when the crate's others are slow and test something else).
+    test_args: &'static [&'static str],
 }
 
 const TARGETS: &[Target] = &[
@@ -30,12 +33,14 @@ const TARGETS: &[Target] = &[
         // breaker state) to build spans and metrics.
         reader_packages: &["tta-primitives-obs"],
         files: &[],
+        test_args: &[],
     },
     Target {
         name: "primitives-obs",
         package: "tta-primitives-obs",
         reader_packages: &[],
         files: &[],
+        test_args: &[],
     },
     Target {
         name: "obs-init",
@@ -46,6 +51,18 @@ const TARGETS: &[Target] = &[
             "crates/obs-init/src/pipeline/**",
             "crates/obs-init/src/health.rs",
             "crates/obs-init/src/report.rs",
+        ],
+        // The pipeline's own tests: its unit tests, the collector faults,
+        // health, shutdown and the runtimes (the OTLP, Prometheus and
+        // Pushgateway end-to-end tests judge other files).
+        test_args: &[
+            "--lib",
+            "--test=collector_blackhole",
+            "--test=collector_down",
+            "--test=guard_drop",
+            "--test=health",
+            "--test=runtime_current_thread",
+            "--test=shutdown_deadline",
         ],
     },
 ];
@@ -161,6 +178,9 @@ fn stage(
     }
     for file in target.files {
         command.args(["--file", file]);
+    }
+    for arg in target.test_args {
+        command.arg(format!("--cargo-test-arg={arg}"));
     }
     command.args(extra);
     // Each mutant relinks every test binary it runs; mold, when installed,

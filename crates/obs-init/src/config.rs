@@ -164,6 +164,8 @@ impl ObservabilityConfig {
         // one; the specific one wins. Returns the variable read and its value.
         let otlp_var = |suffix: &str| -> Option<(&'static str, String)> {
             let names: &[(&'static str, &'static str)] = &[
+                ("ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+                ("ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"),
                 ("PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
                 ("PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"),
                 ("HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS"),
@@ -188,11 +190,7 @@ impl ObservabilityConfig {
                 }
             },
         };
-        let mut otlp = otlp::endpoint_from_env(
-            var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
-            var("OTEL_EXPORTER_OTLP_ENDPOINT"),
-            protocol,
-        )?;
+        let mut otlp = otlp::endpoint_from_env(otlp_var("ENDPOINT"), protocol)?;
         let exporter = match var("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
             None if otlp.is_some() => TracesExporter::Otlp,
             None | Some("console") => TracesExporter::Summary,

@@ -164,27 +164,29 @@ fn validate_url(setting: &'static str, url: &str, protocol: OtlpProtocol) -> Res
     Ok(())
 }
 
-/// The traces endpoint from `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as
-/// is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (a base URL: over HTTP `/v1/traces`
-/// is appended to its path, before any query string, as the specification
-/// says; over gRPC it is used as is).
+/// The traces endpoint from the variable `found` (the one the settings
+/// helper read, with its value): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is
+/// used as is; `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL (over HTTP
+/// `/v1/traces` is appended to its path, before any query string, as the
+/// specification says; over gRPC it is used as is).
 pub(crate) fn endpoint_from_env(
-    traces: Option<String>,
-    base: Option<String>,
+    found: Option<(&'static str, String)>,
     protocol: OtlpProtocol,
 ) -> Result<Option<OtlpSettings>, InitError> {
-    if let Some(url) = traces {
-        return OtlpSettings::with_protocol("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &url, protocol)
-            .map(Some);
-    }
-    let Some(base) = base else { return Ok(None) };
-    // Checked as given, so an error shows what the user wrote.
-    validate_url("OTEL_EXPORTER_OTLP_ENDPOINT", &base, protocol)?;
-    let url = match protocol {
-        OtlpProtocol::HttpProtobuf => traces_url(&base),
-        OtlpProtocol::Grpc => base,
+    let Some((variable, url)) = found else {
+        return Ok(None);
     };
-    OtlpSettings::with_protocol("OTEL_EXPORTER_OTLP_ENDPOINT", &url, protocol).map(Some)
+    if variable == "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" {
+        return OtlpSettings::with_protocol(variable, &url, protocol).map(Some);
+    }
+    // The general endpoint: checked as given, so an error shows what the
+    // user wrote; over HTTP, the traces path is appended.
+    validate_url(variable, &url, protocol)?;
+    let url = match protocol {
+        OtlpProtocol::HttpProtobuf => traces_url(&url),
+        OtlpProtocol::Grpc => url,
+    };
+    OtlpSettings::with_protocol(variable, &url, protocol).map(Some)
 }
 
 /// `base` with `/v1/traces` appended to its path, its query kept.
