@@ -392,17 +392,31 @@ fn round(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
 
-/// Every alert, with its runbook and tests.
+/// Every alert, with its runbook and tests: each objective's SLO alerts,
+/// then one of each kind below.
 pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
-    let exec = c::PRIMITIVE_EXECUTIONS.name;
     let mut out: Vec<Alert> = config
         .slo
         .iter()
         .flat_map(|o| slo_alerts(config, o))
         .collect();
+    out.extend([
+        error_ratio(config),
+        latency_p99(config),
+        breaker_open(config),
+        cache_hit_ratio_drop(config),
+        llm_cost_over_budget(config),
+        telemetry_dropping_spans(config),
+        target_down(config),
+    ]);
+    out
+}
 
+/// `TtaHighErrorRatio`: the workflows' error ratio over the configured threshold.
+fn error_ratio(config: &AlertConfig) -> Alert {
+    let exec = c::PRIMITIVE_EXECUTIONS.name;
     let e = config.error_ratio_threshold;
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaHighErrorRatio",
@@ -413,7 +427,10 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             "warning",
             &[],
             "Workflow {{ $labels.workflow }} fails too often",
-            &format!("More than {:.1} % of the executions of {{{{ $labels.workflow }}}} ({{{{ $labels.job }}}}) failed over the last 5 minutes, for 10 minutes.", e * 100.0),
+            &format!(
+                "More than {:.1} % of the executions of {{{{ $labels.workflow }}}} ({{{{ $labels.job }}}}) failed over the last 5 minutes, for 10 minutes.",
+                e * 100.0
+            ),
         ),
         runbook: format!(
             "Executions of the workflow fail more than the configured ratio.\n\n\
@@ -422,17 +439,30 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
              3. Look at a failing trace in the trace backend (filter on `error.type`)."
         ),
         firing: Case {
-            series: vec![exec_series("checkout", "success", 80, 30), exec_series("checkout", "error", 20, 30)],
+            series: vec![
+                exec_series("checkout", "success", 80, 30),
+                exec_series("checkout", "error", 20, 30),
+            ],
             eval_time: "30m".into(),
-            expect: vec![labels(&[("severity", "warning"), ("job", "app"), ("workflow", "checkout")])],
+            expect: vec![labels(&[
+                ("severity", "warning"),
+                ("job", "app"),
+                ("workflow", "checkout"),
+            ])],
         },
         quiet: Case {
-            series: vec![exec_series("checkout", "success", 99, 30), exec_series("checkout", "error", 1, 30)],
+            series: vec![
+                exec_series("checkout", "success", 99, 30),
+                exec_series("checkout", "error", 1, 30),
+            ],
             eval_time: "30m".into(),
             expect: Vec::new(),
         },
-    });
+    }
+}
 
+/// `TtaHighLatencyP99`: a node's p99 latency over the configured bound.
+fn latency_p99(config: &AlertConfig) -> Alert {
     let p99 = config.p99_latency_seconds;
     let duration = c::PRIMITIVE_DURATION.name;
     let hist = |le: &str, per_minute: u32| -> Series {
@@ -443,7 +473,7 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             format!("0+{per_minute}x30"),
         )
     };
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaHighLatencyP99",
@@ -471,8 +501,11 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             eval_time: "30m".into(),
             expect: Vec::new(),
         },
-    });
+    }
+}
 
+/// `TtaCircuitBreakerOpen`: a circuit breaker that stays open.
+fn breaker_open(config: &AlertConfig) -> Alert {
     let state = |open: &str| -> Series {
         (
             format!(
@@ -482,11 +515,14 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             format!("{open}x30"),
         )
     };
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaCircuitBreakerOpen",
-            format!("max by (job, primitive) ({}{{state=\"open\"}}) == 1", c::BREAKER_STATE.name),
+            format!(
+                "max by (job, primitive) ({}{{state=\"open\"}}) == 1",
+                c::BREAKER_STATE.name
+            ),
             "2m",
             "warning",
             &[],
@@ -503,15 +539,22 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
         firing: Case {
             series: vec![state("1+0")],
             eval_time: "10m".into(),
-            expect: vec![labels(&[("severity", "warning"), ("job", "app"), ("primitive", "payments_breaker")])],
+            expect: vec![labels(&[
+                ("severity", "warning"),
+                ("job", "app"),
+                ("primitive", "payments_breaker"),
+            ])],
         },
         quiet: Case {
             series: vec![state("0+0")],
             eval_time: "10m".into(),
             expect: Vec::new(),
         },
-    });
+    }
+}
 
+/// `TtaCacheHitRatioDrop`: a cache whose hit ratio dropped against the hour before.
+fn cache_hit_ratio_drop(config: &AlertConfig) -> Alert {
     let requests = c::CACHE_REQUESTS.name;
     let drop = config.cache_hit_ratio_drop;
     let ratio = |window: &str| {
@@ -531,7 +574,7 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             ),
         ]
     };
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaCacheHitRatioDrop",
@@ -558,8 +601,11 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             eval_time: "1500m".into(),
             expect: Vec::new(),
         },
-    });
+    }
+}
 
+/// `TtaLlmCostOverBudget`: lLM spending over the hourly budget.
+fn llm_cost_over_budget(config: &AlertConfig) -> Alert {
     let budget = config.llm_cost_budget_usd_per_hour;
     let cost = |per_minute: f64| -> Series {
         (
@@ -570,7 +616,7 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             format!("0+{per_minute}x120"),
         )
     };
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaLlmCostOverBudget",
@@ -596,8 +642,11 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             eval_time: "100m".into(),
             expect: Vec::new(),
         },
-    });
+    }
+}
 
+/// `TtaTelemetryDroppingSpans`: the telemetry pipeline dropping spans.
+fn telemetry_dropping_spans(config: &AlertConfig) -> Alert {
     let dropped = |per_minute: u32| -> Series {
         (
             format!(
@@ -607,7 +656,7 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             format!("0+{per_minute}x40"),
         )
     };
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaTelemetryDroppingSpans",
@@ -633,15 +682,18 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             eval_time: "30m".into(),
             expect: Vec::new(),
         },
-    });
+    }
+}
 
+/// `TtaTargetDown`: a scrape target that is down.
+fn target_down(config: &AlertConfig) -> Alert {
     let up = |v: &str| -> Series {
         (
             "up{job=\"app\", instance=\"127.0.0.1:9464\"}".into(),
             format!("{v}x20"),
         )
     };
-    out.push(Alert {
+    Alert {
         rule: alert(
             config,
             "TtaTargetDown",
@@ -667,8 +719,7 @@ pub fn alerts(config: &AlertConfig) -> Vec<Alert> {
             eval_time: "10m".into(),
             expect: Vec::new(),
         },
-    });
-    out
+    }
 }
 
 /// The alerts file.
