@@ -21,8 +21,8 @@ use tta_primitives_core::observe::{self, NodeOutcome, PrimitiveType};
 
 use crate::{
     attr,
+    builtin_metrics::{NodeMetrics, instruments},
     clock::Anchor,
-    instruments::{NodeMetrics, instruments},
 };
 
 /// What a [`TelemetryLayer`] learns from a request and its result.

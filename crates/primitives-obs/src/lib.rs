@@ -4,11 +4,11 @@
 #![deny(unsafe_code)]
 
 pub mod attr;
+mod builtin_metrics;
 pub mod catalogue;
 mod clock;
 pub mod handle_cache;
-mod instrument;
-mod instruments;
+mod instrumented;
 pub mod layer;
 pub mod propagation;
 pub mod redact;
@@ -17,8 +17,8 @@ pub mod series;
 pub mod span;
 mod telemetry;
 
-pub use instrument::{InstrumentExt, Instrumented};
-pub use instruments::{PipelineSeries, pipeline_series, set_series_cap};
+pub use builtin_metrics::{PipelineSeries, pipeline_series, set_series_cap};
+pub use instrumented::{InstrumentExt, Instrumented};
 pub use telemetry::{ChildSpanClock, Telemetry};
 
 /// The instrumentation scope name of every span and metric of this crate.

@@ -35,7 +35,7 @@ use pin_project_lite::pin_project;
 use tower::Service;
 use tta_primitives_core::{Name, Primitive, Request};
 
-use crate::instruments::instruments;
+use crate::builtin_metrics::instruments;
 
 thread_local! {
     static ALLOCATED: Cell<u64> = const { Cell::new(0) };

@@ -26,8 +26,8 @@ use tta_primitives_core::{
 
 use crate::{
     attr,
+    builtin_metrics::{EventHandles, NodeMetrics, instruments},
     clock::Anchor,
-    instruments::{EventHandles, NodeMetrics, instruments},
 };
 
 /// The state kept for a traced node: its span (in a context, ready to parent

@@ -1,4 +1,6 @@
-//! The process-wide metric instruments of the built-in catalogue.
+//! The built-in catalogue's metric handles, process-wide: per node (its
+//! executions, duration, in-flight and per-call event handles, created once
+//! and cached), and the series of every other built-in metric.
 
 use std::sync::{OnceLock, RwLock};
 
