@@ -1,118 +1,33 @@
 //! What one LLM call records: its span's attributes and its metrics.
 
+mod json;
+mod model_metrics;
+mod shared;
+
 use std::{
     borrow::Cow,
     fmt,
-    sync::{Arc, OnceLock, RwLock},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
-use hashbrown::HashMap;
-use metrics::{Counter, Histogram};
 use opentelemetry::{
     Array, Context, KeyValue, StringValue, Value,
     trace::{Status, TraceContextExt},
 };
 use tokio::time::Instant;
-use tta_primitives_obs::{ChildSpanClock, handle_cache::HandleCache, series::DEFAULT_SERIES_CAP};
+use tta_primitives_obs::ChildSpanClock;
+
+use json::{JsonObject, messages_json};
+pub(crate) use json::{cost_details, usage_details};
+use model_metrics::{ModelMetrics, model_metrics};
+pub(crate) use shared::Shared;
 
 use crate::{
     attributes as a,
     capture::Capture,
-    metrics::series,
-    pricing::{Cost, ModelPrice, PriceTable},
     types::{LangfuseAttributes, LlmRequest, Message, Usage},
 };
-
-/// The settings shared by every call of one layer.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) prices: PriceTable,
-    pub(crate) capture: Capture,
-    /// Prices by model name as looked up (snapshot names resolved once).
-    pub(crate) resolved: RwLock<HashMap<Box<str>, Option<ModelPrice>>>,
-}
-
-/// Models whose price lookups are remembered per layer.
-const RESOLVED_CAP: usize = 1024;
-
-/// A copy starts with an empty price-resolution cache: the copy is made to
-/// be configured (a layer changed after it was cloned), and its prices may
-/// differ.
-impl Clone for Shared {
-    fn clone(&self) -> Self {
-        Self::new(self.prices.clone(), self.capture.clone())
-    }
-}
-
-impl Shared {
-    pub(crate) fn new(prices: PriceTable, capture: Capture) -> Self {
-        Self {
-            prices,
-            capture,
-            resolved: RwLock::default(),
-        }
-    }
-
-    /// The price of `model`, resolved once per model name.
-    pub(crate) fn price_of(&self, model: &str) -> Option<ModelPrice> {
-        if let Some(found) = self
-            .resolved
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(model)
-        {
-            return *found;
-        }
-        let price = self.prices.get(model).copied();
-        let mut resolved = self.resolved.write().unwrap_or_else(|p| p.into_inner());
-        if resolved.len() < RESOLVED_CAP {
-            resolved.insert(model.into(), price);
-        }
-        price
-    }
-}
-
-/// Token types, in the order of [`ModelMetrics::tokens`].
-const TOKEN_TYPES: [&str; 5] = ["input", "output", "cached", "cache_creation", "reasoning"];
-const OUTCOMES: [&str; 3] = ["success", "error", "cancelled"];
-
-/// The metric handles of one (provider, model), looked up once.
-#[derive(Debug)]
-pub(crate) struct ModelMetrics {
-    provider: Box<str>,
-    model: Box<str>,
-    requests: [Counter; 3],
-    tokens: [Counter; 5],
-    cost: Histogram,
-    unpriced: Counter,
-    duration: Histogram,
-    ttft: Histogram,
-}
-
-fn model_metrics(provider: &str, model: &str) -> Arc<ModelMetrics> {
-    static CACHE: OnceLock<HandleCache<2, Arc<ModelMetrics>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| HandleCache::new(DEFAULT_SERIES_CAP));
-    let labels = [provider, model];
-    if let Some(found) = cache.get(labels) {
-        return found;
-    }
-    let make = || {
-        let s = series();
-        Arc::new(ModelMetrics {
-            provider: provider.into(),
-            model: model.into(),
-            requests: OUTCOMES.map(|o| s.requests.handle(&[provider, model, o])),
-            tokens: TOKEN_TYPES.map(|t| s.tokens.handle(&[provider, model, t])),
-            cost: s.cost.handle(&labels),
-            unpriced: s.unpriced.handle(&labels),
-            duration: s.duration.handle(&labels),
-            ttft: s.ttft.handle(&labels),
-        })
-    };
-    // Past the cap, label sets fold into `__overflow__` anyway: not cached.
-    cache.insert_with(labels, make).unwrap_or_else(make)
-}
 
 /// How a call ended.
 #[derive(Clone, Copy)]
@@ -429,99 +344,6 @@ fn string_array(values: impl Iterator<Item = String>) -> Value {
 
 fn saturating_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// A flat JSON object of numbers, written by hand with `itoa` and `ryu`:
-/// these strings are built on every call, and `fmt` or a JSON map would
-/// cost several times more.
-#[derive(Default)]
-struct JsonObject {
-    out: String,
-}
-
-impl JsonObject {
-    fn key(&mut self, key: &str) {
-        if self.out.is_empty() {
-            self.out.reserve(112);
-        }
-        self.out.push(if self.out.is_empty() { '{' } else { ',' });
-        self.out.push('"');
-        self.out.push_str(key);
-        self.out.push_str("\":");
-    }
-
-    fn int(&mut self, key: &str, value: impl itoa::Integer) {
-        self.key(key);
-        self.out.push_str(itoa::Buffer::new().format(value));
-    }
-
-    /// A finite number (non-finite ones are left out: JSON has none).
-    fn float(&mut self, key: &str, value: f64) {
-        if value.is_finite() {
-            self.key(key);
-            self.out.push_str(ryu::Buffer::new().format_finite(value));
-        }
-    }
-
-    fn finish(mut self) -> Option<String> {
-        if self.out.is_empty() {
-            return None;
-        }
-        self.out.push('}');
-        Some(self.out)
-    }
-}
-
-/// Langfuse usage details: the prompt split by cache status (the parts sum
-/// to all prompt tokens) and the output; reasoning tokens are part of the
-/// output and are only on `gen_ai.usage.reasoning.output_tokens`, so no
-/// token is counted twice.
-pub(crate) fn usage_details(u: &Usage) -> String {
-    let mut o = JsonObject::default();
-    o.int("input", u.uncached_input_tokens());
-    o.int("output", u.output_tokens);
-    if u.cache_read_input_tokens > 0 {
-        o.int("input_cache_read", u.cache_read_input_tokens);
-    }
-    if u.cache_creation_input_tokens > 0 {
-        o.int("input_cache_creation", u.cache_creation_input_tokens);
-    }
-    o.finish().unwrap_or_default()
-}
-
-/// Langfuse cost details, with the same keys as the usage details.
-pub(crate) fn cost_details(c: &Cost) -> String {
-    let mut o = JsonObject::default();
-    o.float("input", c.input);
-    o.float("output", c.output);
-    if c.cached_input > 0.0 {
-        o.float("input_cache_read", c.cached_input);
-    }
-    if c.cache_creation_input > 0.0 {
-        o.float("input_cache_creation", c.cache_creation_input);
-    }
-    o.float("total", c.total);
-    o.finish().unwrap_or_default()
-}
-
-/// Messages in the GenAI conventions' JSON shape
-/// (`[{"role":..,"parts":[{"type":"text","content":..}]}]`), masked, the
-/// field capped.
-fn messages_json(capture: &Capture, messages: &[Message], finish: Option<&String>) -> String {
-    let items: Vec<serde_json::Value> = messages
-        .iter()
-        .map(|m| {
-            let mut obj = serde_json::json!({
-                "role": m.role,
-                "parts": [{"type": "text", "content": capture.mask_text(&m.content)}],
-            });
-            if let Some(reason) = finish {
-                obj["finish_reason"] = serde_json::Value::String(reason.clone());
-            }
-            obj
-        })
-        .collect();
-    capture.cap(serde_json::Value::Array(items).to_string())
 }
 
 /// The trace and observation attributes of a call: the request's, with
