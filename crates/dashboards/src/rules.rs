@@ -279,113 +279,139 @@ fn latency_series(workflow: &str, le: f64, fast: u32, total: u32, minutes: u32) 
 fn slo_alerts(config: &AlertConfig, o: &Objective) -> Vec<Alert> {
     let mut out = Vec::new();
     for sli in [Sli::Availability, Sli::Latency] {
-        let target = match sli {
-            Sli::Availability => o.availability_target,
-            Sli::Latency => o.latency_target,
-        };
-        let budget = 1.0 - target;
         for (kind, severity, pairs, for_) in [
             ("Page", "page", PAGE, "2m"),
             ("Ticket", "ticket", TICKET, "15m"),
         ] {
-            let expr = pairs
-                .iter()
-                .map(|(factor, short, long)| {
-                    let limit = round(factor * budget);
-                    format!(
-                        "({short_s}{{workflow=\"{w}\"}} > {limit} and {long_s}{{workflow=\"{w}\"}} > {limit})",
-                        short_s = names::error_ratio(sli, short),
-                        long_s = names::error_ratio(sli, long),
-                        w = o.workflow,
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" or ");
-            let name = format!("Tta{}BudgetBurn{kind}", sli.title());
-            let what = match sli {
-                Sli::Availability => "errors",
-                Sli::Latency => "slow executions",
-            };
-            let rule = alert(
-                config,
-                &name,
-                expr,
-                for_,
-                severity,
-                &[("slo", sli.label())],
-                &format!(
-                    "Workflow {{{{ $labels.workflow }}}} is burning its {} error budget too fast",
-                    sli.label()
-                ),
-                &format!(
-                    "The {} SLO of {{{{ $labels.workflow }}}} ({:.2} % good) is burning its 30-day budget at over {}x in both a short and a long window: {what} are well above the objective.",
-                    sli.label(),
-                    target * 100.0,
-                    pairs[1].0.min(pairs[0].0),
-                ),
-            );
-            // Firing: bad ratio above the larger burn factor; quiet: well
-            // under the objective. Ticket cases need a day of data.
-            let (minutes, bad_share) = match kind {
-                "Page" => (150, (pairs[0].0 * budget * 1.3).min(0.95)),
-                _ => (26 * 60, (pairs[0].0 * budget * 1.3).min(0.95)),
-            };
-            let quiet_share = budget * 0.2;
-            let case = |share: f64| -> Vec<Series> {
-                let bad = (share * 1000.0).round() as u32;
-                match sli {
-                    Sli::Availability => vec![
-                        exec_series(&o.workflow, "success", 1000 - bad, minutes),
-                        exec_series(&o.workflow, "error", bad, minutes),
-                    ],
-                    Sli::Latency => latency_series(
-                        &o.workflow,
-                        o.latency_threshold_seconds,
-                        1000 - bad,
-                        1000,
-                        minutes,
-                    ),
-                }
-            };
-            let eval_time = format!("{minutes}m");
-            let expected = labels(&[
-                ("severity", severity),
-                ("slo", sli.label()),
-                ("workflow", &o.workflow),
-            ]);
-            out.push(Alert {
-                runbook: format!(
-                    "The {} SLO of the workflow burns its error budget {}. {}\n\n\
-                     1. Open the SLO dashboard (`tta / SLO`) and the overview for the workflow: which window is high, since when.\n\
-                     2. `curl -s localhost:9090/api/v1/query --data-urlencode 'query={}'` shows the current bad ratio per workflow.\n\
-                     3. Drill down with `tta / Primitive drill-down` (errors by type, slowest primitives) to find the step at fault; check recent deploys and dependencies.",
-                    sli.label(),
-                    if kind == "Page" {
-                        "fast enough to exhaust it within days: act now"
-                    } else {
-                        "steadily: it will be exhausted before the 30-day window ends"
-                    },
-                    match sli {
-                        Sli::Availability => "Executions are failing.",
-                        Sli::Latency => "Executions are slower than the threshold.",
-                    },
-                    names::error_ratio(sli, "5m"),
-                ),
-                firing: Case {
-                    series: case(bad_share),
-                    eval_time: eval_time.clone(),
-                    expect: vec![expected],
-                },
-                quiet: Case {
-                    series: case(quiet_share),
-                    eval_time,
-                    expect: Vec::new(),
-                },
-                rule,
-            });
+            out.push(burn_rate_alert(
+                config, o, sli, kind, severity, &pairs, for_,
+            ));
         }
     }
     out
+}
+
+/// One multi-window burn-rate alert of an objective's SLI: `Page` (fast
+/// burn) or `Ticket` (slow burn), with its runbook and its firing and quiet
+/// test cases.
+fn burn_rate_alert(
+    config: &AlertConfig,
+    o: &Objective,
+    sli: Sli,
+    kind: &str,
+    severity: &str,
+    pairs: &[(f64, &str, &str); 2],
+    for_: &str,
+) -> Alert {
+    let target = match sli {
+        Sli::Availability => o.availability_target,
+        Sli::Latency => o.latency_target,
+    };
+    let budget = 1.0 - target;
+    let expr = pairs
+        .iter()
+        .map(|(factor, short, long)| {
+            let limit = round(factor * budget);
+            format!(
+                "({short_s}{{workflow=\"{w}\"}} > {limit} and {long_s}{{workflow=\"{w}\"}} > {limit})",
+                short_s = names::error_ratio(sli, short),
+                long_s = names::error_ratio(sli, long),
+                w = o.workflow,
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
+    let name = format!("Tta{}BudgetBurn{kind}", sli.title());
+    let what = match sli {
+        Sli::Availability => "errors",
+        Sli::Latency => "slow executions",
+    };
+    let rule = alert(
+        config,
+        &name,
+        expr,
+        for_,
+        severity,
+        &[("slo", sli.label())],
+        &format!(
+            "Workflow {{{{ $labels.workflow }}}} is burning its {} error budget too fast",
+            sli.label()
+        ),
+        &format!(
+            "The {} SLO of {{{{ $labels.workflow }}}} ({:.2} % good) is burning its 30-day budget at over {}x in both a short and a long window: {what} are well above the objective.",
+            sli.label(),
+            target * 100.0,
+            pairs[1].0.min(pairs[0].0),
+        ),
+    );
+    // Firing: bad ratio above the larger burn factor; quiet: well
+    // under the objective. Ticket cases need a day of data.
+    let (minutes, bad_share) = match kind {
+        "Page" => (150, (pairs[0].0 * budget * 1.3).min(0.95)),
+        _ => (26 * 60, (pairs[0].0 * budget * 1.3).min(0.95)),
+    };
+    let quiet_share = budget * 0.2;
+    let case = |share: f64| sli_series(o, sli, share, minutes);
+    let eval_time = format!("{minutes}m");
+    let expected = labels(&[
+        ("severity", severity),
+        ("slo", sli.label()),
+        ("workflow", &o.workflow),
+    ]);
+    Alert {
+        runbook: burn_rate_runbook(sli, kind),
+        firing: Case {
+            series: case(bad_share),
+            eval_time: eval_time.clone(),
+            expect: vec![expected],
+        },
+        quiet: Case {
+            series: case(quiet_share),
+            eval_time,
+            expect: Vec::new(),
+        },
+        rule,
+    }
+}
+
+/// Test series for an objective's SLI: `share` of 1000 executions a minute
+/// bad (failed, or slower than the threshold), for `minutes`.
+fn sli_series(o: &Objective, sli: Sli, share: f64, minutes: u32) -> Vec<Series> {
+    let bad = (share * 1000.0).round() as u32;
+    match sli {
+        Sli::Availability => vec![
+            exec_series(&o.workflow, "success", 1000 - bad, minutes),
+            exec_series(&o.workflow, "error", bad, minutes),
+        ],
+        Sli::Latency => latency_series(
+            &o.workflow,
+            o.latency_threshold_seconds,
+            1000 - bad,
+            1000,
+            minutes,
+        ),
+    }
+}
+
+/// The runbook of a burn-rate alert.
+fn burn_rate_runbook(sli: Sli, kind: &str) -> String {
+    format!(
+        "The {} SLO of the workflow burns its error budget {}. {}\n\n\
+         1. Open the SLO dashboard (`tta / SLO`) and the overview for the workflow: which window is high, since when.\n\
+         2. `curl -s localhost:9090/api/v1/query --data-urlencode 'query={}'` shows the current bad ratio per workflow.\n\
+         3. Drill down with `tta / Primitive drill-down` (errors by type, slowest primitives) to find the step at fault; check recent deploys and dependencies.",
+        sli.label(),
+        if kind == "Page" {
+            "fast enough to exhaust it within days: act now"
+        } else {
+            "steadily: it will be exhausted before the 30-day window ends"
+        },
+        match sli {
+            Sli::Availability => "Executions are failing.",
+            Sli::Latency => "Executions are slower than the threshold.",
+        },
+        names::error_ratio(sli, "5m"),
+    )
 }
 
 fn round(v: f64) -> f64 {
