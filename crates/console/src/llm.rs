@@ -95,7 +95,7 @@ impl LlmCall {
 pub struct LlmTotals {
     /// The group's key (model, session or user).
     pub key: String,
-    /// Calls.
+    /// LLM calls in the window.
     pub calls: u64,
     /// Failed calls.
     pub errors: u64,

@@ -18,7 +18,7 @@ pub const DATASOURCE_VAR: &str = "${datasource}";
 pub struct Dashboard {
     /// Stable identifier (links and provisioning use it).
     pub uid: String,
-    /// Title.
+    /// The dashboard's title, shown in Grafana's list.
     pub title: String,
     /// What it shows.
     pub description: String,
@@ -108,7 +108,7 @@ pub struct Variable {
 pub struct VariableOption {
     /// Displayed text.
     pub text: String,
-    /// Value.
+    /// The option's value, as the queries see it.
     pub value: String,
 }
 
@@ -136,14 +136,14 @@ impl DataSourceRef {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DashboardLink {
-    /// Title.
+    /// The link's text.
     pub title: String,
     /// `dashboards`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Icon.
+    /// The icon Grafana shows beside the text.
     pub icon: String,
-    /// Tooltip.
+    /// The text shown on hover.
     pub tooltip: String,
     /// Dashboards with these tags.
     pub tags: Vec<String>,
@@ -176,11 +176,11 @@ pub struct Row {
     pub kind: &'static str,
     /// Stable id.
     pub id: u32,
-    /// Title.
+    /// The row's title.
     pub title: String,
-    /// Expanded.
+    /// Whether the row starts collapsed.
     pub collapsed: bool,
-    /// Position.
+    /// Where the row sits in the grid.
     pub grid_pos: GridPos,
     /// Empty for an expanded row.
     pub panels: Vec<Panel>,
@@ -189,13 +189,13 @@ pub struct Row {
 /// A panel's position on the 24-column grid.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct GridPos {
-    /// Height.
+    /// Height, in grid units.
     pub h: u32,
-    /// Width.
+    /// Width, in grid columns (24 across).
     pub w: u32,
-    /// Column.
+    /// Left edge, in grid columns.
     pub x: u32,
-    /// Row.
+    /// Top edge, in grid units.
     pub y: u32,
 }
 
@@ -236,7 +236,7 @@ impl PanelKind {
 /// Display units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisplayUnit {
-    /// Seconds.
+    /// Durations in seconds (`s`).
     Seconds,
     /// A ratio shown as a percentage.
     PercentUnit,
@@ -246,7 +246,7 @@ pub enum DisplayUnit {
     Short,
     /// Requests per second.
     RequestsPerSecond,
-    /// Bytes.
+    /// Sizes in bytes (`bytes`).
     Bytes,
 }
 
@@ -273,15 +273,15 @@ pub struct Panel {
     pub kind: &'static str,
     /// Stable id (unique in the dashboard).
     pub id: u32,
-    /// Title.
+    /// The panel's title.
     pub title: String,
     /// What it shows and how to read it.
     pub description: String,
-    /// Datasource.
+    /// The Prometheus the panel queries.
     pub datasource: DataSourceRef,
-    /// Position.
+    /// Where the panel sits in the grid.
     pub grid_pos: GridPos,
-    /// Queries.
+    /// The PromQL queries the panel draws.
     pub targets: Vec<Target>,
     /// Units, thresholds, mappings.
     pub field_config: FieldConfigSource,
@@ -305,7 +305,7 @@ pub struct Target {
     pub instant: bool,
     /// A range query.
     pub range: bool,
-    /// Datasource.
+    /// The Prometheus the query runs against.
     pub datasource: DataSourceRef,
 }
 
@@ -330,10 +330,10 @@ pub struct FieldConfig {
     /// Upper bound.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
-    /// Decimals.
+    /// Decimals shown (Grafana picks when unset).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decimals: Option<u8>,
-    /// Thresholds.
+    /// The colour steps of the values.
     pub thresholds: Thresholds,
     /// Color mode.
     pub color: FieldColor,
@@ -364,7 +364,7 @@ pub struct Thresholds {
 /// One threshold step.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Step {
-    /// Color.
+    /// The step's colour (a Grafana colour name or hex).
     pub color: String,
     /// From this value up (`None`: the base).
     pub value: Option<f64>,

@@ -18,11 +18,11 @@ pub const NAMESPACE: &str = "tta-observability";
 /// Object metadata.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Metadata {
-    /// Name.
+    /// The resource's name.
     pub name: String,
-    /// Namespace.
+    /// The namespace it is created in.
     pub namespace: String,
-    /// Labels.
+    /// Labels the Prometheus operator selects it by.
     pub labels: BTreeMap<String, String>,
 }
 

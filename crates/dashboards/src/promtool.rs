@@ -28,7 +28,7 @@ pub struct TestFile {
 /// One test: input series and the alerts expected at a time.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct TestGroup {
-    /// Name.
+    /// The test's name, as promtool reports it.
     pub name: String,
     /// Sample interval of the input series.
     pub interval: String,
@@ -41,7 +41,7 @@ pub struct TestGroup {
 /// An input series.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct InputSeries {
-    /// Selector.
+    /// The series selector, with its labels.
     pub series: String,
     /// Values in promtool's expanding notation.
     pub values: String,
@@ -50,7 +50,7 @@ pub struct InputSeries {
 /// An alert check.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AlertRuleTest {
-    /// When.
+    /// How far into the series the alerts are evaluated (e.g. `30m`).
     pub eval_time: String,
     /// Which alert.
     pub alertname: String,

@@ -18,18 +18,18 @@ pub const ALERTS_FILE: &str = "tta-alerts.yml";
 /// A rule file.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleFile {
-    /// Groups.
+    /// The rule groups, as Prometheus loads them.
     pub groups: Vec<RuleGroup>,
 }
 
 /// A rule group.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RuleGroup {
-    /// Name.
+    /// The group's name.
     pub name: String,
     /// Evaluation interval.
     pub interval: String,
-    /// Rules.
+    /// The recording and alerting rules of the group.
     pub rules: Vec<Rule>,
 }
 

@@ -150,7 +150,7 @@ pub enum PriceError {
     Io {
         /// The file.
         path: String,
-        /// Why.
+        /// The operating system's error reading the file.
         source: std::io::Error,
     },
 }

@@ -69,7 +69,7 @@ pub struct Parameters {
     pub presence_penalty: Option<f64>,
     /// Stop sequences.
     pub stop_sequences: Vec<String>,
-    /// Seed.
+    /// The sampling seed, for repeatable completions (`gen_ai.request.seed`).
     pub seed: Option<i64>,
 }
 

@@ -431,7 +431,7 @@ pub enum Event<'a> {
     },
     /// An entry left the cache.
     CacheEviction {
-        /// Why.
+        /// Why the entry left (expired, capacity, invalidated).
         reason: EvictionReason,
     },
     /// The number of entries changed.

@@ -106,16 +106,16 @@ pub struct TraceBody {
     /// The environment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<String>,
-    /// Tags.
+    /// Tags to filter traces by in Langfuse.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// Metadata.
+    /// Free-form JSON shown with the trace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
-    /// Input.
+    /// The trace's input, as JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
-    /// Output.
+    /// The trace's output, as JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
 }
@@ -124,13 +124,13 @@ pub struct TraceBody {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Level {
-    /// Debug.
+    /// Detail for debugging only.
     Debug,
-    /// Default.
+    /// The ordinary level (Langfuse's default).
     Default,
-    /// Warning.
+    /// Something went wrong but the observation completed.
     Warning,
-    /// Error.
+    /// The observation failed.
     Error,
 }
 
@@ -150,16 +150,16 @@ pub struct ObservationEventBody {
     /// When it started.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_time: Option<String>,
-    /// Metadata.
+    /// Free-form JSON shown with the observation.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Value>,
-    /// Input.
+    /// The observation's input, as JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<Value>,
-    /// Output.
+    /// The observation's output, as JSON.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
-    /// Level.
+    /// How serious the observation is (default: `DEFAULT`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub level: Option<Level>,
     /// Status message (errors).

@@ -64,10 +64,10 @@ pub struct MessagesRequest {
     /// Stop sequences.
     #[serde(default)]
     pub stop_sequences: Option<Vec<String>>,
-    /// Streamed.
+    /// Whether the response is streamed as server-sent events.
     #[serde(default)]
     pub stream: Option<bool>,
-    /// Metadata.
+    /// Anthropic's request metadata (e.g. `user_id`), kept as sent.
     #[serde(default)]
     pub metadata: Option<Metadata>,
 }
@@ -181,7 +181,7 @@ impl MessagesResponse {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type")]
 pub enum BlockDelta {
-    /// Text.
+    /// A piece of the completion's text.
     #[serde(rename = "text_delta")]
     Text {
         /// The text.
@@ -226,7 +226,7 @@ pub enum StreamEvent {
         /// The message so far.
         message: MessagesResponse,
     },
-    /// Content.
+    /// A delta of a content block: text, in order.
     #[serde(rename = "content_block_delta")]
     ContentBlockDelta {
         /// The delta.

@@ -53,7 +53,7 @@ impl Content {
 pub enum OneOrMany {
     /// One string.
     One(String),
-    /// Several.
+    /// A list of stop sequences.
     Many(Vec<String>),
 }
 

@@ -68,10 +68,10 @@ pub struct ChatCompletionRequest {
     /// Stop sequences.
     #[serde(default)]
     pub stop: Option<OneOrMany>,
-    /// Seed.
+    /// The sampling seed, for repeatable completions.
     #[serde(default)]
     pub seed: Option<i64>,
-    /// Streamed.
+    /// Whether the response is streamed as server-sent events.
     #[serde(default)]
     pub stream: Option<bool>,
     /// The end user.
@@ -304,7 +304,7 @@ pub struct ResponsesRequest {
     /// The token cap.
     #[serde(default)]
     pub max_output_tokens: Option<u64>,
-    /// Streamed.
+    /// Whether the response is streamed as server-sent events.
     #[serde(default)]
     pub stream: Option<bool>,
     /// The end user.

@@ -107,7 +107,7 @@ pub static BREAKER_REJECTED: MetricDef = MetricDef::counter(
     "Calls rejected by an open or half-open circuit breaker.",
     &["primitive"],
 );
-/// Timeouts.
+/// Calls that a timeout cut off.
 pub static TIMEOUTS: MetricDef = MetricDef::counter(
     "tta_timeouts_total",
     "Calls cancelled by a timeout primitive at its deadline.",
