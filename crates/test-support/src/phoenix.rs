@@ -34,7 +34,7 @@ fn test_venv_bin() -> PathBuf {
 /// An Arize Phoenix server (an OTLP trace backend, from the test venv) on
 /// free 127.0.0.1 ports; killed and its data removed when dropped. Its gRPC
 /// port binds every interface: run it inside a private network namespace
-/// (see [`in_private_network`]).
+/// (see [`in_private_network`](crate::in_private_network)).
 pub struct Phoenix {
     child: Child,
     dir: PathBuf,
