@@ -18,8 +18,8 @@ use opentelemetry::{
 use tokio::time::Instant;
 use tta_primitives_obs::ChildSpanClock;
 
-use json::{JsonObject, messages_json};
 pub(crate) use json::{cost_details, usage_details};
+use json::{messages_json, model_parameters};
 use model_metrics::{ModelMetrics, model_metrics};
 pub(crate) use shared::Shared;
 
@@ -85,41 +85,30 @@ impl Recorder {
             attrs.push(KeyValue::new(a::REQUEST_STREAM, true));
         }
         let p = &req.parameters;
-        let mut params = JsonObject::default();
-        let mut param = |key: &'static str, name: &str, value: Value| {
-            match &value {
-                Value::F64(f) => params.float(name, *f),
-                Value::I64(i) => params.int(name, *i),
-                _ => {}
-            }
-            attrs.push(KeyValue::new(key, value));
-        };
-        if let Some(v) = p.temperature {
-            param(a::REQUEST_TEMPERATURE, "temperature", v.into());
-        }
-        if let Some(v) = p.top_p {
-            param(a::REQUEST_TOP_P, "top_p", v.into());
-        }
-        if let Some(v) = p.top_k {
-            param(a::REQUEST_TOP_K, "top_k", v.into());
-        }
-        if let Some(v) = p.max_tokens {
-            param(
+        let numbers: [(&'static str, Option<Value>); 7] = [
+            (a::REQUEST_TEMPERATURE, p.temperature.map(Value::from)),
+            (a::REQUEST_TOP_P, p.top_p.map(Value::from)),
+            (a::REQUEST_TOP_K, p.top_k.map(Value::from)),
+            (
                 a::REQUEST_MAX_TOKENS,
-                "max_tokens",
-                saturating_i64(v).into(),
-            );
+                p.max_tokens.map(|v| saturating_i64(v).into()),
+            ),
+            (
+                a::REQUEST_FREQUENCY_PENALTY,
+                p.frequency_penalty.map(Value::from),
+            ),
+            (
+                a::REQUEST_PRESENCE_PENALTY,
+                p.presence_penalty.map(Value::from),
+            ),
+            (a::REQUEST_SEED, p.seed.map(Value::from)),
+        ];
+        for (key, value) in numbers {
+            if let Some(value) = value {
+                attrs.push(KeyValue::new(key, value));
+            }
         }
-        if let Some(v) = p.frequency_penalty {
-            param(a::REQUEST_FREQUENCY_PENALTY, "frequency_penalty", v.into());
-        }
-        if let Some(v) = p.presence_penalty {
-            param(a::REQUEST_PRESENCE_PENALTY, "presence_penalty", v.into());
-        }
-        if let Some(v) = p.seed {
-            param(a::REQUEST_SEED, "seed", v.into());
-        }
-        if let Some(params) = params.finish() {
+        if let Some(params) = model_parameters(p) {
             attrs.push(KeyValue::new(a::LANGFUSE_MODEL_PARAMETERS, params));
         }
         if !p.stop_sequences.is_empty() {
