@@ -174,6 +174,20 @@ impl NodeRun {
         });
     }
 
+    /// Polls the node's future inside the observer's
+    /// [`poll_within`](crate::observe::Observer::poll_within).
+    #[inline]
+    fn poll<F: Future>(&self, mut inner: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match (&self.observer, &self.handle) {
+            (Some(observer), Some(handle)) => {
+                let mut output = Poll::Pending;
+                observer.poll_within(handle, &mut || output = inner.as_mut().poll(cx));
+                output
+            }
+            _ => inner.poll(cx),
+        }
+    }
+
     /// Reports the end (the recorded completion, or cancellation), then
     /// returns the box to the pool, emptied of what it held.
     #[cold]
@@ -287,7 +301,10 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = ready!(this.inner.poll(cx));
+        let output = ready!(match &this.run.0 {
+            Some(run) => run.poll(this.inner, cx),
+            None => this.inner.poll(cx),
+        });
         if let Some(run) = &mut this.run.0 {
             run.complete(&output);
         }

@@ -97,6 +97,46 @@ pub trait Observer: Send + Sync + 'static {
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
         let _ = (node, ctx, event);
     }
+
+    /// The future of the node whose handle is `handle` is polled: the
+    /// observer runs `poll` exactly once, with whatever it makes current
+    /// around it (a tracing observer makes the node's span context current,
+    /// so that spans started by code inside the node, through `tracing` or
+    /// OpenTelemetry's `Context::current()`, nest under the node). Nothing is
+    /// held across polls, so the node's future stays `Send`. The default
+    /// runs `poll` as it is.
+    ///
+    /// ```
+    /// use std::{cell::Cell, sync::Arc};
+    /// use tower::ServiceExt;
+    /// use tta_primitives_core::observe::{Instant, NodeHandle, NodeInfo, Observer};
+    /// use tta_primitives_core::prelude::*;
+    ///
+    /// thread_local!(static INSIDE: Cell<bool> = const { Cell::new(false) });
+    ///
+    /// struct Marks;
+    /// impl Observer for Marks {
+    ///     fn on_node_start(&self, _: &NodeInfo<'_>, _: &WorkflowContext, _: Instant) -> Option<NodeHandle> {
+    ///         Some(NodeHandle::new(()))
+    ///     }
+    ///     fn poll_within(&self, _: &NodeHandle, poll: &mut dyn FnMut()) {
+    ///         INSIDE.set(true);
+    ///         poll();
+    ///         INSIDE.set(false);
+    ///     }
+    /// }
+    ///
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// let step = lambda(|x: u32| async move { Ok::<_, WorkflowError>((x, INSIDE.get())) });
+    /// let ctx = WorkflowContext::new("wf").with_observer(Arc::new(Marks));
+    /// assert_eq!(step.oneshot(Request::new(ctx, 1)).await.unwrap(), (1, true));
+    /// assert!(!INSIDE.get());
+    /// # });
+    /// ```
+    fn poll_within(&self, handle: &NodeHandle, poll: &mut dyn FnMut()) {
+        let _ = handle;
+        poll();
+    }
 }
 
 /// How a context holds its [`Observer`]: shared by reference counting, or

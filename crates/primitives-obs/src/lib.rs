@@ -21,6 +21,11 @@ pub use builtin_metrics::{PipelineSeries, pipeline_series, set_series_cap};
 pub use instrumented::{InstrumentExt, Instrumented};
 pub use telemetry::{ChildSpanClock, Telemetry};
 
+/// The `opentelemetry` API this crate is built on, re-exported so that code
+/// inside a step (`opentelemetry::Context::current()`, a span of its own)
+/// uses the same version without a dependency of its own to keep in step.
+pub use opentelemetry;
+
 /// The instrumentation scope name of every span and metric of this crate.
 pub const INSTRUMENTATION_NAME: &str = "tta-primitives-obs";
 

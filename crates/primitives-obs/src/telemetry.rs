@@ -390,6 +390,14 @@ where
         })
     }
 
+    /// A traced node's span context is current while its future is polled,
+    /// so `tracing` spans (through the bridge), `TelemetryLayer` clients and
+    /// `Context::current()` inside the node nest under it.
+    fn poll_within(&self, handle: &NodeHandle, poll: &mut dyn FnMut()) {
+        let cx = handle.downcast_ref::<NodeSpan>().map(|node| &node.cx);
+        crate::span::in_context(cx, poll);
+    }
+
     fn on_node_end(&self, _node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
         let Some(handle) = handle else {
             return;
