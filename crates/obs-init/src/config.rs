@@ -102,7 +102,8 @@ impl ObservabilityConfig {
     /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off`
     /// disables the endpoint; `0.0.0.0:9464` for containers),
     /// `TTA_PUSHGATEWAY_URL` / `TTA_PUSHGATEWAY_JOB`, `TTA_TRACING_BRIDGE`
-    /// (a level), `OTEL_TRACES_EXPORTER` (`otlp`, `console` or `none`; `otlp` when an
+    /// (a level), `OTEL_TRACES_EXPORTER` (`otlp`, `console` (one line per
+    /// trace), `tree` (each trace as a tree) or `none`; `otlp` when an
     /// endpoint is set), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_PROTOCOL`
     /// (`http/protobuf` or `grpc`), `_HEADERS`, `_TIMEOUT`,
     /// `_COMPRESSION`, and `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
@@ -194,6 +195,7 @@ impl ObservabilityConfig {
         let exporter = match var("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
             None if otlp.is_some() => TracesExporter::Otlp,
             None | Some("console") => TracesExporter::Summary,
+            Some("tree") => TracesExporter::Tree,
             Some("none") => TracesExporter::None,
             Some("otlp") => {
                 if otlp.is_none() {
@@ -214,7 +216,7 @@ impl ObservabilityConfig {
                 return Err(InitError::invalid(
                     "OTEL_TRACES_EXPORTER",
                     other.to_owned(),
-                    "use otlp, console or none",
+                    "use otlp, console, tree or none",
                 ));
             }
         };
@@ -612,6 +614,7 @@ impl ObservabilityConfigBuilder {
                 }
                 match other {
                     TracesExporter::None => Traces::None,
+                    TracesExporter::Tree => Traces::Tree,
                     _ => Traces::Summary,
                 }
             }

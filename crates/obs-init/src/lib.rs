@@ -40,6 +40,7 @@ mod pushgateway;
 mod report;
 mod resource;
 mod signal;
+mod stdout;
 mod traces;
 
 pub use config::{DEFAULT_METRICS_ADDR, ObservabilityConfig, ObservabilityConfigBuilder};

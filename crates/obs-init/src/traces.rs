@@ -1,19 +1,13 @@
 //! The trace pipeline: sampler, exporter, global tracer provider.
 
-use std::{fmt::Write as _, io::Write as _, time::Duration};
+use std::sync::Arc;
 
-use opentelemetry::{
-    KeyValue,
-    trace::{SpanId, Status},
-};
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::{
     Resource,
-    error::OTelSdkResult,
     propagation::{BaggagePropagator, TraceContextPropagator},
-    trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter},
+    trace::{Sampler, SdkTracerProvider},
 };
-
-use std::sync::Arc;
 
 use tta_primitives_obs::redact::Secrets;
 
@@ -21,6 +15,7 @@ use crate::{
     InitError, SpanDestination,
     otlp::{OtlpProtocol, OtlpSettings},
     pipeline::{PipelineStats, QueueProcessor, QueueSettings},
+    stdout::{SummaryExporter, TreeExporter},
 };
 
 /// Where spans go.
@@ -28,9 +23,14 @@ use crate::{
 pub enum TracesExporter {
     /// Nowhere: spans are still created (so contexts propagate), not exported.
     None,
-    /// One line per finished workflow or request on stdout (development).
+    /// One line per finished workflow or request on stdout (development;
+    /// `OTEL_TRACES_EXPORTER=console`).
     #[default]
     Summary,
+    /// Each finished trace as an indented tree on stdout, one line per span
+    /// with its duration, outcome, `error.type` and retry attempt
+    /// (development; `OTEL_TRACES_EXPORTER=tree`).
+    Tree,
     /// OTLP, over HTTP/protobuf or gRPC (see
     /// [`otlp_http`](crate::ObservabilityConfigBuilder::otlp_http) and
     /// [`otlp_grpc`](crate::ObservabilityConfigBuilder::otlp_grpc)).
@@ -43,6 +43,7 @@ pub enum TracesExporter {
 pub(crate) enum Traces {
     None,
     Summary,
+    Tree,
     Otlp(OtlpSettings),
 }
 
@@ -52,6 +53,7 @@ impl Traces {
         match self {
             Self::None => TracesExporter::None,
             Self::Summary => TracesExporter::Summary,
+            Self::Tree => TracesExporter::Tree,
             Self::Otlp(_) => TracesExporter::Otlp,
         }
     }
@@ -117,10 +119,18 @@ pub(crate) fn install(
     let mut pipelines = Vec::new();
     let mut builder = SdkTracerProvider::builder().with_sampler(sampler);
     match traces {
-        Traces::Summary => {
+        Traces::Summary | Traces::Tree => {
             let stats = Arc::new(PipelineStats::new("stdout", secrets.clone()));
-            let processor =
-                QueueProcessor::start(SummaryExporter, &resource, queue, Arc::clone(&stats));
+            let processor = if let Traces::Tree = traces {
+                QueueProcessor::start(
+                    TreeExporter::default(),
+                    &resource,
+                    queue,
+                    Arc::clone(&stats),
+                )
+            } else {
+                QueueProcessor::start(SummaryExporter, &resource, queue, Arc::clone(&stats))
+            };
             pipelines.push(stats);
             builder = builder.with_span_processor(processor);
         }
@@ -224,50 +234,6 @@ pub(crate) fn resource(
         ));
     }
     Resource::builder().with_attributes(attributes).build()
-}
-
-/// Prints one line per root span: the trace id, name, duration, status.
-#[derive(Debug)]
-struct SummaryExporter;
-
-impl SpanExporter for SummaryExporter {
-    fn export(
-        &self,
-        batch: Vec<SpanData>,
-    ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
-        let mut out = String::new();
-        for span in batch
-            .iter()
-            .filter(|s| s.parent_span_id == SpanId::INVALID || s.parent_span_is_remote)
-        {
-            let millis = span
-                .end_time
-                .duration_since(span.start_time)
-                .unwrap_or(Duration::ZERO)
-                .as_secs_f64()
-                * 1000.0;
-            let status = match &span.status {
-                Status::Error { description } => format!("error: {description}"),
-                _ => "ok".to_owned(),
-            };
-            let kind = match span.span_kind {
-                opentelemetry::trace::SpanKind::Server => "server",
-                opentelemetry::trace::SpanKind::Client => "client",
-                opentelemetry::trace::SpanKind::Producer => "producer",
-                opentelemetry::trace::SpanKind::Consumer => "consumer",
-                opentelemetry::trace::SpanKind::Internal => "internal",
-            };
-            let _ = writeln!(
-                out,
-                "trace {} {kind} {} {millis:.1} ms {status}",
-                span.span_context.trace_id(),
-                span.name
-            );
-        }
-        // Never fail the pipeline because stdout is closed.
-        let _ = std::io::stdout().lock().write_all(out.as_bytes());
-        std::future::ready(Ok(()))
-    }
 }
 
 /// The OTLP/gRPC exporter, built inside the export thread's own runtime.

@@ -2,7 +2,7 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use tta_obs_init::{InitError, ObservabilityConfig, initialize_observability};
+use tta_obs_init::{InitError, ObservabilityConfig, TracesExporter, initialize_observability};
 
 fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs
@@ -578,4 +578,23 @@ fn otlp_settings_follow_the_exporter_choice_in_any_call_order() {
         assert_eq!(config.otlp().unwrap().timeout(), Duration::from_secs(3));
         assert!(config.warnings().is_empty(), "{:?}", config.warnings());
     }
+}
+
+#[test]
+fn the_stdout_exporters_are_chosen_by_name() {
+    for (value, exporter) in [
+        ("console", TracesExporter::Summary),
+        ("tree", TracesExporter::Tree),
+        ("none", TracesExporter::None),
+    ] {
+        let config =
+            ObservabilityConfig::from_vars(vars(&[("OTEL_TRACES_EXPORTER", value)]), Some("svc"))
+                .unwrap();
+        assert_eq!(config.traces_exporter(), exporter, "{value}");
+    }
+    let config = ObservabilityConfig::builder("svc")
+        .traces_exporter(TracesExporter::Tree)
+        .build()
+        .unwrap();
+    assert_eq!(config.traces_exporter(), TracesExporter::Tree);
 }
