@@ -31,6 +31,9 @@ pub(crate) struct NodeRun {
     /// `None` only while the box sits in the recycling pool.
     observer: Option<ObserverRef>,
     handle: Option<NodeHandle>,
+    /// Whether the observer scopes each poll of this node's future
+    /// ([`Observer::scopes_polls`](crate::observe::Observer::scopes_polls)).
+    scoped: bool,
     name: Name,
     primitive_type: PrimitiveType,
     started: Instant,
@@ -52,6 +55,7 @@ thread_local! {
 fn new_run(
     observer: ObserverRef,
     handle: Option<NodeHandle>,
+    scoped: bool,
     name: &Name,
     primitive_type: PrimitiveType,
     started: Instant,
@@ -61,6 +65,7 @@ fn new_run(
         Some(mut run) => {
             run.observer = Some(observer);
             run.handle = handle;
+            run.scoped = scoped;
             run.name.clone_from(name);
             run.primitive_type = primitive_type;
             run.started = started;
@@ -69,6 +74,7 @@ fn new_run(
         None => Box::new(NodeRun {
             observer: Some(observer),
             handle,
+            scoped,
             name: name.clone(),
             primitive_type,
             started,
@@ -157,9 +163,17 @@ fn enter_observed(
     let started = now();
     let observer = ctx.observer_ref()?;
     let handle = observer.on_node_start(&info, ctx, started);
+    let scoped = handle.is_some() && observer.scopes_polls(&info);
     let observer = observer.clone();
     ctx.set_node_handle(handle.clone());
-    Some(new_run(observer, handle, name, primitive_type, started))
+    Some(new_run(
+        observer,
+        handle,
+        scoped,
+        name,
+        primitive_type,
+        started,
+    ))
 }
 
 impl NodeRun {
@@ -172,20 +186,6 @@ impl NodeRun {
             error: output.as_ref().err().cloned(),
             at: now(),
         });
-    }
-
-    /// Polls the node's future inside the observer's
-    /// [`poll_within`](crate::observe::Observer::poll_within).
-    #[inline]
-    fn poll<F: Future>(&self, mut inner: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        match (&self.observer, &self.handle) {
-            (Some(observer), Some(handle)) => {
-                let mut output = Poll::Pending;
-                observer.poll_within(handle, &mut || output = inner.as_mut().poll(cx));
-                output
-            }
-            _ => inner.poll(cx),
-        }
     }
 
     /// Reports the end (the recorded completion, or cancellation), then
@@ -214,6 +214,46 @@ impl NodeRun {
         self.handle = None;
         self.finished = None;
         recycle(self);
+    }
+}
+
+/// The observer's poll scope around one poll of an observed node's future
+/// ([`Observer::enter_poll`](crate::observe::Observer::enter_poll), then
+/// `exit_poll` when dropped, also when the poll panics). The check is
+/// inlined, so the poll of a node whose observer scopes no polls (none, or
+/// metrics only) pays one branch on each side.
+struct PollScope<'a>(Option<(&'a ObserverRef, &'a NodeHandle)>);
+
+impl<'a> PollScope<'a> {
+    #[inline(always)]
+    fn enter(run: Option<&'a NodeRun>) -> Self {
+        match run {
+            Some(run) if run.scoped => Self::enter_observed(run),
+            _ => Self(None),
+        }
+    }
+
+    #[inline(never)]
+    fn enter_observed(run: &'a NodeRun) -> Self {
+        let scope = run.observer.as_ref().zip(run.handle.as_ref());
+        if let Some((observer, handle)) = scope {
+            observer.enter_poll(handle);
+        }
+        Self(scope)
+    }
+
+    #[inline(never)]
+    fn exit_observed(observer: &ObserverRef, handle: &NodeHandle) {
+        observer.exit_poll(handle);
+    }
+}
+
+impl Drop for PollScope<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some((observer, handle)) = self.0 {
+            Self::exit_observed(observer, handle);
+        }
     }
 }
 
@@ -301,10 +341,10 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = ready!(match &this.run.0 {
-            Some(run) => run.poll(this.inner, cx),
-            None => this.inner.poll(cx),
-        });
+        let scope = PollScope::enter(this.run.0.as_deref());
+        let output = this.inner.poll(cx);
+        drop(scope);
+        let output = ready!(output);
         if let Some(run) = &mut this.run.0 {
             run.complete(&output);
         }

@@ -98,13 +98,15 @@ pub trait Observer: Send + Sync + 'static {
         let _ = (node, ctx, event);
     }
 
-    /// The future of the node whose handle is `handle` is polled: the
-    /// observer runs `poll` exactly once, with whatever it makes current
-    /// around it (a tracing observer makes the node's span context current,
-    /// so that spans started by code inside the node, through `tracing` or
-    /// OpenTelemetry's `Context::current()`, nest under the node). Nothing is
-    /// held across polls, so the node's future stays `Send`. The default
-    /// runs `poll` as it is.
+    /// The future of the node whose handle is `handle` is about to be
+    /// polled: the observer makes current whatever should be around the poll
+    /// (a tracing observer makes the node's span context current, so that
+    /// spans started by code inside the node, through `tracing` or
+    /// OpenTelemetry's `Context::current()`, nest under the node). Each call
+    /// is followed by one [`exit_poll`](Self::exit_poll) with the same handle
+    /// on the same thread, also when the poll panics; scopes of nested nodes
+    /// nest (last entered, first exited). Nothing is held across polls, so
+    /// the node's future stays `Send`. The default does nothing.
     ///
     /// ```
     /// use std::{cell::Cell, sync::Arc};
@@ -112,30 +114,52 @@ pub trait Observer: Send + Sync + 'static {
     /// use tta_primitives_core::observe::{Instant, NodeHandle, NodeInfo, Observer};
     /// use tta_primitives_core::prelude::*;
     ///
-    /// thread_local!(static INSIDE: Cell<bool> = const { Cell::new(false) });
+    /// thread_local!(static DEPTH: Cell<u32> = const { Cell::new(0) });
     ///
-    /// struct Marks;
-    /// impl Observer for Marks {
+    /// struct Depth;
+    /// impl Observer for Depth {
     ///     fn on_node_start(&self, _: &NodeInfo<'_>, _: &WorkflowContext, _: Instant) -> Option<NodeHandle> {
     ///         Some(NodeHandle::new(()))
     ///     }
-    ///     fn poll_within(&self, _: &NodeHandle, poll: &mut dyn FnMut()) {
-    ///         INSIDE.set(true);
-    ///         poll();
-    ///         INSIDE.set(false);
+    ///     fn scopes_polls(&self, _: &NodeInfo<'_>) -> bool {
+    ///         true
+    ///     }
+    ///     fn enter_poll(&self, _: &NodeHandle) {
+    ///         DEPTH.set(DEPTH.get() + 1);
+    ///     }
+    ///     fn exit_poll(&self, _: &NodeHandle) {
+    ///         DEPTH.set(DEPTH.get() - 1);
     ///     }
     /// }
     ///
     /// # futures_util::FutureExt::now_or_never(async {
-    /// let step = lambda(|x: u32| async move { Ok::<_, WorkflowError>((x, INSIDE.get())) });
-    /// let ctx = WorkflowContext::new("wf").with_observer(Arc::new(Marks));
-    /// assert_eq!(step.oneshot(Request::new(ctx, 1)).await.unwrap(), (1, true));
-    /// assert!(!INSIDE.get());
+    /// let step = |name| lambda(|x: u32| async move { Ok::<_, WorkflowError>(x + DEPTH.get()) }).named(name);
+    /// let wf = step("a") >> step("b");
+    /// let ctx = WorkflowContext::new("wf").with_observer(Arc::new(Depth));
+    /// // Each step runs inside the sequence's scope and its own.
+    /// assert_eq!(wf.oneshot(Request::new(ctx, 0)).await.unwrap(), 4);
+    /// assert_eq!(DEPTH.get(), 0);
     /// # });
     /// ```
-    fn poll_within(&self, handle: &NodeHandle, poll: &mut dyn FnMut()) {
+    fn enter_poll(&self, handle: &NodeHandle) {
         let _ = handle;
-        poll();
+    }
+
+    /// Whether this observer wants [`enter_poll`](Self::enter_poll) and
+    /// [`exit_poll`](Self::exit_poll) around the polls of `node`, when it
+    /// returned a handle for it. Asked once per node, at its start; `false`
+    /// (the default) spares every poll of the node the two calls. (A
+    /// composite node, see [`PrimitiveType::is_composite`], runs no user code
+    /// of its own, so a tracing observer need not scope it.)
+    fn scopes_polls(&self, node: &NodeInfo<'_>) -> bool {
+        let _ = node;
+        false
+    }
+
+    /// The poll that [`enter_poll`](Self::enter_poll) announced is over:
+    /// undo what it made current. The default does nothing.
+    fn exit_poll(&self, handle: &NodeHandle) {
+        let _ = handle;
     }
 }
 
@@ -375,6 +399,20 @@ impl PrimitiveType {
             Self::Mock => "mock",
             Self::Service => "service",
         }
+    }
+
+    /// Whether a node of this type only combines other nodes: its future
+    /// runs no user code, only the futures of its children, each a node of
+    /// its own. A lambda, a mock and a wrapped service run user code.
+    ///
+    /// ```
+    /// use tta_primitives_core::observe::PrimitiveType;
+    ///
+    /// assert!(PrimitiveType::Retry.is_composite());
+    /// assert!(!PrimitiveType::Lambda.is_composite());
+    /// ```
+    pub const fn is_composite(self) -> bool {
+        !matches!(self, Self::Lambda | Self::Mock | Self::Service)
     }
 }
 

@@ -2,8 +2,10 @@
 //! toolkit's instrumentation does either (the workflow observer,
 //! `TelemetryLayer` and langfuse-client's `LlmLayer` all go through here).
 
+use std::cell::RefCell;
+
 use opentelemetry::{
-    Context,
+    Context, ContextGuard,
     trace::{SpanBuilder, TraceContextExt, Tracer},
 };
 
@@ -55,4 +57,30 @@ pub fn in_context<R>(cx: Option<&Context>, work: impl FnOnce() -> R) -> R {
         }
         None => work(),
     }
+}
+
+thread_local! {
+    /// The guards of the contexts made current by [`attach_in_poll`], in
+    /// the order they were attached (polls of nested nodes nest).
+    static IN_POLL: RefCell<Vec<ContextGuard>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes `cx` current until the matching [`detach_in_poll`] on this thread:
+/// the two halves of one poll of a node's future, which a workflow observer
+/// gets as separate calls (`Observer::enter_poll` / `exit_poll`). The guard
+/// stays on this thread, so the polled future stays `Send`.
+pub(crate) fn attach_in_poll(cx: &Context) {
+    let guard = cx.clone().attach();
+    // A thread being torn down runs no workflow; the guard is dropped then.
+    let _ = IN_POLL.try_with(|stack| stack.borrow_mut().push(guard));
+}
+
+/// Restores the context that was current before the latest
+/// [`attach_in_poll`] on this thread.
+pub(crate) fn detach_in_poll() {
+    let guard = IN_POLL
+        .try_with(|stack| stack.borrow_mut().pop())
+        .ok()
+        .flatten();
+    drop(guard);
 }

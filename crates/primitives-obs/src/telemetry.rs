@@ -393,9 +393,22 @@ where
     /// A traced node's span context is current while its future is polled,
     /// so `tracing` spans (through the bridge), `TelemetryLayer` clients and
     /// `Context::current()` inside the node nest under it.
-    fn poll_within(&self, handle: &NodeHandle, poll: &mut dyn FnMut()) {
-        let cx = handle.downcast_ref::<NodeSpan>().map(|node| &node.cx);
-        crate::span::in_context(cx, poll);
+    /// Only traced nodes that run user code are scoped: a composite node's
+    /// poll only polls its children, which are scoped themselves.
+    fn scopes_polls(&self, node: &NodeInfo<'_>) -> bool {
+        self.tracer.is_some() && !node.primitive_type.is_composite()
+    }
+
+    fn enter_poll(&self, handle: &NodeHandle) {
+        if let Some(node) = handle.downcast_ref::<NodeSpan>() {
+            crate::span::attach_in_poll(&node.cx);
+        }
+    }
+
+    fn exit_poll(&self, handle: &NodeHandle) {
+        if handle.downcast_ref::<NodeSpan>().is_some() {
+            crate::span::detach_in_poll();
+        }
     }
 
     fn on_node_end(&self, _node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
