@@ -31,6 +31,16 @@ impl Anchor {
         }
     }
 
+    /// An anchor for a call with no span: only the node clock is read (the
+    /// wall-clock reading is what a metrics-only call would otherwise pay
+    /// for nothing); its wall times are the Unix epoch and never exported.
+    pub(crate) fn monotonic_only() -> Self {
+        Self {
+            wall: SystemTime::UNIX_EPOCH,
+            at: observe::now(),
+        }
+    }
+
     /// The node clock's reading at the anchor.
     pub(crate) fn started(&self) -> Instant {
         self.at

@@ -391,8 +391,12 @@ where
         let metrics = config.metrics();
         metrics.in_flight.increment(1.0);
         // The span's times and the call's duration come from one clock
-        // reading each (see `clock`), like a workflow node's.
-        let anchor = Anchor::now();
+        // reading each (see `clock`), like a workflow node's; without a span
+        // only the duration is needed.
+        let anchor = match config.tracer {
+            Some(_) => Anchor::now(),
+            None => Anchor::monotonic_only(),
+        };
         let cx = config.tracer.as_deref().map(|tracer| {
             let name = self
                 .describe
