@@ -194,3 +194,34 @@ async fn a_telemetry_layer_client_inside_a_step_nests_under_the_step_in_time() {
     let faults = tta_test_support::spans::not_nested_in_time(&spans);
     assert!(faults.is_empty(), "spans out of their parents: {faults:#?}");
 }
+
+#[tokio::test]
+async fn a_tracing_span_around_the_request_does_not_capture_spans_inside_a_step() {
+    let (exporter, provider) = provider();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("bridge")));
+    let _default = tracing::subscriber::set_default(subscriber);
+    let step = lambda(|x: u32| async move {
+        tracing::info_span!("decode").in_scope(|| Ok::<_, WorkflowError>(x))
+    })
+    .named("parse");
+    let wf = step.instrumented_with(Arc::new(Telemetry::with_tracer(provider.tracer("wf"))));
+    // As tower-http's TraceLayer does: a `tracing` span entered around the
+    // whole request.
+    let request = tracing::info_span!("request");
+    tracing::Instrument::instrument(
+        wf.oneshot(Request::new(WorkflowContext::new("parsing"), 1)),
+        request,
+    )
+    .await
+    .unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let ids = by_id(&spans);
+    let parent_of = |name: &str| {
+        let span = spans.iter().find(|s| s.name == name).unwrap();
+        ids.get(&span.parent_span_id).map(|p| p.name.to_string())
+    };
+    assert_eq!(parent_of("decode").as_deref(), Some("parse"));
+    assert_eq!(parent_of("parsing").as_deref(), Some("request"));
+}
