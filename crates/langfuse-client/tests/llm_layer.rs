@@ -13,7 +13,7 @@ use opentelemetry::{
     Value,
     trace::{SpanKind, Status, TracerProvider as _},
 };
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use tower::{Layer, ServiceExt, service_fn};
 use tta_langfuse::{
     Capture, LlmChunk, LlmLayer, LlmRequest, LlmResponse, LlmStream, Message, ModelPrice,
@@ -25,6 +25,7 @@ use tta_obs_init::{
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
 use tta_primitives_obs::{InstrumentExt, Telemetry};
 use tta_test_support::exposition::{parse_exposition, value};
+use tta_test_support::spans::{attribute as attr, in_memory as tracing};
 
 /// The process's observability, as an application sets it up.
 fn observability() -> &'static ObservabilityGuard {
@@ -41,21 +42,6 @@ fn observability() -> &'static ObservabilityGuard {
             .unwrap();
         initialize_observability(config).unwrap()
     })
-}
-
-fn tracing() -> (InMemorySpanExporter, SdkTracerProvider) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    (exporter, provider)
-}
-
-fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
 }
 
 fn str_attr(span: &SpanData, key: &str) -> Option<String> {

@@ -122,6 +122,14 @@ impl Pending {
         let id = *self.order.front()?;
         Some(self.take(id))
     }
+
+    /// Renders the traces [`overflow`](Self::overflow) gives, marked
+    /// incomplete, until it gives none.
+    fn render_overflow(&mut self, all: bool, out: &mut String) {
+        while let Some(spans) = self.overflow(all) {
+            render_tree(&spans, true, out);
+        }
+    }
 }
 
 /// Prints each trace as an indented tree once its local root has ended
@@ -151,12 +159,11 @@ impl std::fmt::Debug for TreeExporter {
 impl TreeExporter {
     /// Prints every trace still waiting for its root, marked incomplete.
     fn flush_all(&self) {
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
-        while let Some(spans) = pending.overflow(true) {
-            render_tree(&spans, true, &mut out);
-        }
-        drop(pending);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .render_overflow(true, &mut out);
         print(&out);
     }
 }
@@ -179,9 +186,7 @@ impl SpanExporter for TreeExporter {
             for id in complete {
                 render_tree(&pending.take(id), false, &mut out);
             }
-            while let Some(spans) = pending.overflow(false) {
-                render_tree(&spans, true, &mut out);
-            }
+            pending.render_overflow(false, &mut out);
         }
         print(&out);
         std::future::ready(Ok(()))
@@ -383,12 +388,11 @@ mod tests {
         // A trace whose root never ends is printed, incomplete, at shutdown.
         exporter.export(spans.clone()).await.unwrap();
         let mut out = String::new();
-        {
-            let mut pending = exporter.pending.lock().unwrap();
-            while let Some(spans) = pending.overflow(true) {
-                render_tree(&spans, true, &mut out);
-            }
-        }
+        exporter
+            .pending
+            .lock()
+            .unwrap()
+            .render_overflow(true, &mut out);
         assert!(
             out.lines().next().unwrap().ends_with("(incomplete)"),
             "{out}"

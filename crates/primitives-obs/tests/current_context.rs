@@ -12,31 +12,17 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::SpanData;
 use tower::{Layer, Service, ServiceExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
+use tta_test_support::spans::{attribute as attr, in_memory as provider};
 // The re-export is what a user's step code reaches for.
 use tta_primitives_obs::opentelemetry::{
     Context, Value,
     trace::{SpanId, TraceContextExt, TracerProvider as _},
 };
 use tta_primitives_obs::{InstrumentExt, Telemetry, layer::TelemetryLayer};
-
-fn provider() -> (InMemorySpanExporter, SdkTracerProvider) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
-    (exporter, provider)
-}
-
-fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
-    span.attributes
-        .iter()
-        .find(|kv| kv.key.as_str() == key)
-        .map(|kv| &kv.value)
-}
 
 fn by_id(spans: &[SpanData]) -> HashMap<SpanId, &SpanData> {
     spans

@@ -11,11 +11,37 @@ use std::{
     time::Duration,
 };
 
-use opentelemetry::Context;
+use opentelemetry::{Context, Value};
 use opentelemetry_sdk::{
     error::OTelSdkResult,
-    trace::{Span, SpanData, SpanProcessor},
+    trace::{InMemorySpanExporter, SdkTracerProvider, Span, SpanData, SpanProcessor},
 };
+
+/// A tracer provider that exports each span as it ends into memory, and the
+/// exporter to read the finished spans from.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer, TracerProvider};
+///
+/// let (exporter, provider) = tta_test_support::spans::in_memory();
+/// provider.tracer("t").in_span("s", |_| {});
+/// assert_eq!(exporter.get_finished_spans().unwrap()[0].name, "s");
+/// ```
+pub fn in_memory() -> (InMemorySpanExporter, SdkTracerProvider) {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    (exporter, provider)
+}
+
+/// The value of `span`'s attribute `key`, if it has one.
+pub fn attribute<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key.as_str() == key)
+        .map(|kv| &kv.value)
+}
 
 /// Counts finished spans and drops them.
 ///
