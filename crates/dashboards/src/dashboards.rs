@@ -74,10 +74,10 @@ pub fn overview() -> Dashboard {
                 .thresholds(Thresholds::higher_is_better(&[(1.0, "green")])),
         )
         .add(
-            PanelSpec::new(PanelKind::Gauge, "Success ratio", "Share of workflow executions that succeeded over the range.")
+            PanelSpec::new(PanelKind::Gauge, "Success ratio", "Share of workflow executions that did not fail over the range (expected errors such as a not-found were served, so they count as successes).")
                 .query(
                     format!(
-                        "sum(increase({exec}{{{WORKFLOWS}, outcome=\"success\"}}[$__range])) / sum(increase({exec}{{{WORKFLOWS}}}[$__range]))"
+                        "1 - (sum(increase({exec}{{{WORKFLOWS}, outcome=\"error\"}}[$__range])) or vector(0)) / sum(increase({exec}{{{WORKFLOWS}}}[$__range]))"
                     ),
                     "success",
                 )

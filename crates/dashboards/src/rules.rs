@@ -246,7 +246,11 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 }
 
 fn exec_series(workflow: &str, outcome: &str, per_minute: u32, minutes: u32) -> Series {
-    let error_type = if outcome == "error" { "boom" } else { "" };
+    let error_type = match outcome {
+        "error" => "boom",
+        "expected" => "not_found",
+        _ => "",
+    };
     (
         format!(
             "{}{{job=\"app\", workflow=\"{workflow}\", primitive=\"{workflow}\", primitive_type=\"workflow\", outcome=\"{outcome}\", error_type=\"{error_type}\"}}",
@@ -379,8 +383,11 @@ fn burn_rate_alert(
 fn sli_series(o: &Objective, sli: Sli, share: f64, minutes: u32) -> Vec<Series> {
     let bad = (share * 1000.0).round() as u32;
     match sli {
+        // Half of the good executions end with an expected error (a
+        // not-found): served, so they never burn the budget.
         Sli::Availability => vec![
-            exec_series(&o.workflow, "success", 1000 - bad, minutes),
+            exec_series(&o.workflow, "success", (1000 - bad).div_ceil(2), minutes),
+            exec_series(&o.workflow, "expected", (1000 - bad) / 2, minutes),
             exec_series(&o.workflow, "error", bad, minutes),
         ],
         Sli::Latency => latency_series(
@@ -476,9 +483,12 @@ fn error_ratio(config: &AlertConfig) -> Alert {
                 ("workflow", "checkout"),
             ])],
         },
+        // Expected errors (a not-found, a rejected input) are not failures:
+        // 40 % of them leave the alert quiet.
         quiet: Case {
             series: vec![
-                exec_series("checkout", "success", 99, 30),
+                exec_series("checkout", "success", 59, 30),
+                exec_series("checkout", "expected", 40, 30),
                 exec_series("checkout", "error", 1, 30),
             ],
             eval_time: "30m".into(),

@@ -97,9 +97,47 @@ pub enum WorkflowError {
     Downstream {
         /// The low-cardinality kind (`downstream` unless the user chose one).
         kind: &'static str,
+        /// Whether retrying may help, and whether it counts as a failure.
+        class: ErrorClass,
         /// The underlying error.
         source: Arc<dyn StdError + Send + Sync>,
     },
+}
+
+/// What an error means for retries and for error budgets: the answer to
+/// "may trying again help?" and "is this the service failing?".
+///
+/// | class | retried by default | recorded as | in SLO error ratios |
+/// |---|---|---|---|
+/// | [`Transient`](Self::Transient) | yes | `outcome="error"` | yes |
+/// | [`Permanent`](Self::Permanent) | no | `outcome="error"` | yes |
+/// | [`Expected`](Self::Expected) | no | `outcome="expected"` | no |
+///
+/// An expected error is an answer the workflow gives on purpose: a lookup
+/// that finds nothing, an input it rejects, a payment the bank declines. It
+/// ends the call with an error, but the service did its job, so it is
+/// neither retried nor counted against the service's availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Trying again may succeed: a timeout, an overload, a flaky dependency.
+    Transient,
+    /// Trying again will fail the same way: a bug, a broken configuration,
+    /// a dependency that answered "never".
+    Permanent,
+    /// Not a failure of the service: a not-found, a rejected input.
+    Expected,
+}
+
+impl ErrorClass {
+    /// The class as a label value: `transient`, `permanent` or `expected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Transient => "transient",
+            Self::Permanent => "permanent",
+            Self::Expected => "expected",
+        }
+    }
 }
 
 /// A named step and the error it failed with.
@@ -156,16 +194,73 @@ impl fmt::Display for SagaMessage<'_> {
 }
 
 impl WorkflowError {
-    /// Wraps a user or downstream error with kind `downstream`.
+    /// Wraps a user or downstream error with kind `downstream`, as
+    /// [transient](ErrorClass::Transient).
     pub fn downstream(err: impl Into<BoxError>) -> Self {
         Self::with_kind("downstream", err)
     }
 
-    /// Wraps a user error under a kind of the user's choosing. The kind must
-    /// be a fixed string (it becomes a metric label value).
+    /// Wraps a user error under a kind of the user's choosing, as
+    /// [transient](ErrorClass::Transient) (the same as
+    /// [`transient`](Self::transient)). The kind must be a fixed string (it
+    /// becomes a metric label value). Say what the error means with
+    /// [`transient`](Self::transient), [`permanent`](Self::permanent) or
+    /// [`expected`](Self::expected).
     pub fn with_kind(kind: &'static str, err: impl Into<BoxError>) -> Self {
+        Self::classified(kind, ErrorClass::Transient, err)
+    }
+
+    /// A user error that trying again may cure (a dependency's 503, a
+    /// dropped connection): retried by the default retry predicate.
+    ///
+    /// ```
+    /// use tta_primitives_core::{ErrorClass, WorkflowError};
+    ///
+    /// let err = WorkflowError::transient("upstream_unavailable", "503 from the pricing API");
+    /// assert!(err.is_transient());
+    /// assert_eq!(err.class(), ErrorClass::Transient);
+    /// ```
+    pub fn transient(kind: &'static str, err: impl Into<BoxError>) -> Self {
+        Self::classified(kind, ErrorClass::Transient, err)
+    }
+
+    /// A user error that trying again cannot cure (a malformed answer, a
+    /// missing credential): never retried by default, and counted as a
+    /// failure.
+    ///
+    /// ```
+    /// use tta_primitives_core::{ErrorClass, WorkflowError};
+    ///
+    /// let err = WorkflowError::permanent("bad_response", "the API answered HTML");
+    /// assert!(!err.is_transient());
+    /// assert_eq!(err.class(), ErrorClass::Permanent);
+    /// ```
+    pub fn permanent(kind: &'static str, err: impl Into<BoxError>) -> Self {
+        Self::classified(kind, ErrorClass::Permanent, err)
+    }
+
+    /// An answer that is an error for the caller but not a failure of the
+    /// service (a not-found, a rejected input): never retried, recorded
+    /// with `outcome="expected"`, and left out of the error ratios of the
+    /// generated SLO rules and alerts. Its span keeps `error.type` but not
+    /// an error status.
+    ///
+    /// ```
+    /// use tta_primitives_core::{ErrorClass, WorkflowError};
+    ///
+    /// let err = WorkflowError::expected("not_found", "no user 42");
+    /// assert!(!err.is_transient());
+    /// assert_eq!(err.class(), ErrorClass::Expected);
+    /// assert_eq!(err.to_string(), "not_found: no user 42");
+    /// ```
+    pub fn expected(kind: &'static str, err: impl Into<BoxError>) -> Self {
+        Self::classified(kind, ErrorClass::Expected, err)
+    }
+
+    fn classified(kind: &'static str, class: ErrorClass, err: impl Into<BoxError>) -> Self {
         Self::Downstream {
             kind,
+            class,
             source: Arc::from(err.into()),
         }
     }
@@ -195,16 +290,33 @@ impl WorkflowError {
         }
     }
 
-    /// Whether retrying might help: the default retry predicate.
+    /// What the error means for retries and error budgets.
     ///
-    /// Timeouts, overload and downstream errors are transient; a rejection by
-    /// an open breaker, a missing route, a cancellation and the terminal
-    /// errors of other combinators are not.
+    /// Timeouts and overload are transient; a user error has the class it
+    /// was made with ([`with_kind`](Self::with_kind) and
+    /// [`downstream`](Self::downstream): transient); a saga compensated
+    /// after an expected error is expected; a rejection by an open breaker,
+    /// a missing route, a cancellation and the terminal errors of other
+    /// combinators are permanent.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Self::Timeout { .. } | Self::Overloaded => ErrorClass::Transient,
+            Self::Downstream { class, .. } => *class,
+            Self::Compensated {
+                cause,
+                compensation_failures,
+                ..
+            } if compensation_failures.is_empty() && cause.class() == ErrorClass::Expected => {
+                ErrorClass::Expected
+            }
+            _ => ErrorClass::Permanent,
+        }
+    }
+
+    /// Whether retrying might help ([`class`](Self::class) is
+    /// [`Transient`](ErrorClass::Transient)): the default retry predicate.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::Timeout { .. } | Self::Overloaded | Self::Downstream { .. }
-        )
+        self.class() == ErrorClass::Transient
     }
 }
 
@@ -225,10 +337,7 @@ impl From<BoxError> for WorkflowError {
                 after: Duration::ZERO,
             };
         }
-        Self::Downstream {
-            kind: "downstream",
-            source: Arc::from(err),
-        }
+        Self::classified("downstream", ErrorClass::Transient, err)
     }
 }
 

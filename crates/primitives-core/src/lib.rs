@@ -14,6 +14,7 @@ pub mod cache;
 pub mod circuit_breaker;
 pub mod conditional;
 pub mod fallback;
+pub mod join;
 pub mod mock;
 pub mod observe;
 pub mod parallel;
@@ -24,7 +25,7 @@ pub mod sequence;
 pub mod timeout;
 
 pub use context::{Checkpoint, Request, StepId, WorkflowContext, WorkflowContextBuilder};
-pub use error::{BoxError, ConfigError, StepFailure, WorkflowError};
+pub use error::{BoxError, ConfigError, ErrorClass, StepFailure, WorkflowError};
 pub use future::IntoWorkflowError;
 pub use lambda::{FnPrimitive, from_fn, lambda};
 pub use name::{Name, Named};
@@ -34,12 +35,15 @@ pub use primitive::{BoxPrimitive, Primitive, Step, WorkflowExt, step};
 /// Everything needed to build and run workflows: `use tta_primitives_core::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        BoxPrimitive, ConfigError, Named, Request, WorkflowContext, WorkflowError, WorkflowExt,
+        BoxPrimitive, ConfigError, ErrorClass, Named, Request, WorkflowContext, WorkflowError,
+        WorkflowExt,
         cache::{CacheConfig, CacheStats},
         circuit_breaker::{BreakerConfig, BreakerState, FailurePolicy},
         conditional::when,
         fallback::Fallback,
-        from_fn, lambda,
+        from_fn,
+        join::join,
+        lambda,
         mock::MockPrimitive,
         parallel::parallel,
         retry::{Jitter, RetryBudget, RetryPolicy},

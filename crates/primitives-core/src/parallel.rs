@@ -78,7 +78,11 @@ impl<S> Branch<S> {
     }
 }
 
-fn start_one<S, I>(service: &S, ctx: &WorkflowContext, input: &I) -> BranchFuture<S::Response>
+pub(crate) fn start_one<S, I>(
+    service: &S,
+    ctx: &WorkflowContext,
+    input: &I,
+) -> BranchFuture<S::Response>
 where
     S: Service<Request<I>> + Clone + Send + 'static,
     S::Error: Into<WorkflowError>,

@@ -1,5 +1,15 @@
 //! Retry with exponential backoff, jitter and an optional retry budget.
 //!
+//! **What is retried by default:** errors whose
+//! [class](crate::WorkflowError::class) is
+//! [transient](crate::ErrorClass::Transient): timeouts, overload, and user
+//! errors made with [`WorkflowError::transient`],
+//! [`WorkflowError::with_kind`] or [`WorkflowError::downstream`]. Errors made
+//! with [`WorkflowError::permanent`] or [`WorkflowError::expected`] (a
+//! not-found, a rejected input), an open breaker, a missing route and a
+//! cancellation are returned at once, unchanged. Change it with
+//! [`retry_if`](RetryPolicyBuilder::retry_if).
+//!
 //! [`Retry`] runs its inner primitive; when an attempt fails with an error the
 //! policy's predicate accepts (by default [`WorkflowError::is_transient`]), it
 //! waits a backoff and tries again on a clone of the input, each attempt under

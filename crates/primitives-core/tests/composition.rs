@@ -208,3 +208,65 @@ async fn router_picks_by_key_falls_back_to_default_and_names_missing_keys() {
     names.sort();
     assert_eq!(names, ["0", "1"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn join_returns_a_tuple_of_different_types_running_the_branches_concurrently() {
+    let user = lambda(|id: u32| async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        Ok::<_, WorkflowError>(format!("user-{id}"))
+    });
+    let orders = lambda(|id: u32| async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Ok::<_, WorkflowError>(vec![id; 2])
+    });
+    let flag = lambda(|id: u32| async move { Ok::<_, WorkflowError>(id % 2 == 0) });
+    let start = tokio::time::Instant::now();
+    let (name, list) = call(&join((user.clone(), orders.clone())), 7)
+        .await
+        .unwrap();
+    assert_eq!((name.as_str(), list), ("user-7", vec![7, 7]));
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(30),
+        "branches run concurrently"
+    );
+    let five = join((user, orders, flag, add(1), add(2)));
+    assert_eq!(
+        call(&five, 4).await.unwrap(),
+        ("user-4".to_owned(), vec![4, 4], true, 5, 6)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn join_fails_fast_cancelling_the_other_branches_and_collect_all_keeps_every_result() {
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let long = {
+        let cancelled = cancelled.clone();
+        lambda(move |x: u32| {
+            let guard = DropFlag(cancelled.clone());
+            async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(guard);
+                Ok::<_, WorkflowError>(format!("{x}"))
+            }
+        })
+    };
+    let failing = lambda(|_: u32| async move {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Err::<bool, _>(WorkflowError::with_kind("branch_failed", "boom"))
+    });
+    let start = tokio::time::Instant::now();
+    let err = call(&join((long.clone(), failing.clone(), add(1))), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "branch_failed");
+    assert_eq!(start.elapsed(), Duration::from_millis(5), "fails at once");
+    assert!(cancelled.load(Ordering::SeqCst), "the sibling was dropped");
+
+    let (text, flag, sum) = call(&join((long, failing, add(1))).collect_all(), 1)
+        .await
+        .unwrap();
+    assert_eq!(text.unwrap(), "1", "collect_all waits for every branch");
+    assert_eq!(flag.unwrap_err().kind(), "branch_failed");
+    assert_eq!(sum.unwrap(), 2);
+}

@@ -56,6 +56,9 @@ pub const TIMEOUT_AFTER: &str = "tta.timeout.after_s";
 pub const FALLBACK_LEG_NAME: &str = "tta.fallback.leg_name";
 /// Saga compensation events: the step being undone.
 pub const SAGA_STEP: &str = "tta.saga.step";
+/// On a failed node: the error's class (`transient`, `permanent`,
+/// `expected`); an expected error leaves the span's status unset.
+pub const ERROR_CLASS: &str = "tta.error.class";
 
 // OpenTelemetry semantic conventions written by this crate.
 

@@ -6,6 +6,7 @@ use std::sync::{OnceLock, RwLock};
 
 use metrics::{Counter, Gauge, Histogram};
 use tta_primitives_core::{
+    ErrorClass,
     circuit_breaker::BreakerState,
     observe::{EvictionReason, NodeOutcome, PrimitiveType, RetryOutcome},
 };
@@ -35,19 +36,37 @@ fn series_cap() -> usize {
 /// created on first use and shared by every execution of that node. They
 /// live for the rest of the process (their number is bounded by the series
 /// cap), so executions refer to them without reference counting.
+///
+/// Only the series every execution can move start with the node (its
+/// in-flight gauge, its successes and their durations: 20 series with the
+/// default buckets); the series of errors, expected errors and
+/// cancellations start at their first use (see [`NODE_SERIES`]).
 #[derive(Debug)]
 pub(crate) struct NodeMetrics {
     pub(crate) in_flight: Gauge,
     success: (Counter, Histogram),
-    cancelled: (Counter, Histogram),
-    error_duration: Histogram,
-    /// Executions counter per error kind (kinds are few and static).
-    errors: RwLock<Vec<(&'static str, Counter)>>,
+    /// Executions counter per outcome other than success and error kind
+    /// (outcomes and kinds are few and static).
+    others: RwLock<Vec<(&'static str, &'static str, Counter)>>,
+    /// The duration histogram of each outcome of [`LAZY_OUTCOMES`].
+    durations: [OnceLock<Histogram>; 3],
     labels: [Box<str>; 3],
     pub(crate) primitive_type: PrimitiveType,
     /// The handles of the events this node's type reports on every call.
     pub(crate) events: EventHandles,
 }
+
+/// The outcomes whose series a node creates at their first use.
+const LAZY_OUTCOMES: [&str; 3] = ["error", "expected", "cancelled"];
+
+/// The series one node creates before anything but successes happened:
+/// its in-flight gauge, its success counter, and its success duration
+/// histogram (one series per bucket, `+Inf`, `_sum` and `_count`). Errors,
+/// expected errors and cancellations add a counter per error type and one
+/// histogram per outcome when they first happen; the event metrics of a
+/// retry, breaker, cache, fallback or timeout add theirs (see the README's
+/// series budget).
+pub const NODE_SERIES: usize = 1 + 1 + c::LATENCY_BUCKETS.len() + 3;
 
 /// The handles of the per-call event metrics of one node, registered with
 /// the node so that a warm call's events look nothing up. Events that are
@@ -61,7 +80,9 @@ pub(crate) enum EventHandles {
     /// [`RetryOutcome::ALL`]'s order).
     Retry {
         attempts: Histogram,
-        backoff: Histogram,
+        /// Created at the first backoff: a retry that never retried has no
+        /// backoff distribution to show.
+        backoff: LazyBackoff,
         calls: [Counter; 4],
     },
     /// A circuit breaker: the state gauge per state (in
@@ -76,6 +97,22 @@ pub(crate) enum EventHandles {
     Fallback { results: [Counter; 3] },
 }
 
+/// A retry's backoff histogram, created when it is first recorded.
+#[derive(Debug)]
+pub(crate) struct LazyBackoff {
+    primitive: Box<str>,
+    histogram: OnceLock<Histogram>,
+}
+
+impl LazyBackoff {
+    /// Records one backoff, in seconds.
+    pub(crate) fn record(&self, seconds: f64) {
+        self.histogram
+            .get_or_init(|| instruments().retry_backoff.handle(&[&self.primitive]))
+            .record(seconds);
+    }
+}
+
 /// The `result` label values of `tta_fallback_total`.
 pub(crate) const FALLBACK_RESULTS: [&str; 3] = ["primary", "fallback", "exhausted"];
 
@@ -84,7 +121,10 @@ impl EventHandles {
         match primitive_type {
             PrimitiveType::Retry => Self::Retry {
                 attempts: m.retry_attempts.handle(&[primitive]),
-                backoff: m.retry_backoff.handle(&[primitive]),
+                backoff: LazyBackoff {
+                    primitive: primitive.into(),
+                    histogram: OnceLock::new(),
+                },
                 calls: RetryOutcome::ALL.map(|o| m.retry_calls.handle(&[primitive, o.as_str()])),
             },
             PrimitiveType::CircuitBreaker => Self::Breaker {
@@ -107,27 +147,46 @@ impl EventHandles {
 impl NodeMetrics {
     /// Records a finished execution.
     pub(crate) fn record_end(&self, outcome: &NodeOutcome<'_>, seconds: f64) {
-        let (counter, histogram) = match outcome {
-            NodeOutcome::Success => (&self.success.0, &self.success.1),
-            NodeOutcome::Cancelled => (&self.cancelled.0, &self.cancelled.1),
-            NodeOutcome::Failure(e) => return self.record_end_kind(e.kind(), seconds),
-        };
-        self.in_flight.decrement(1.0);
-        counter.increment(1);
-        histogram.record(seconds);
+        match outcome {
+            NodeOutcome::Success => {
+                self.in_flight.decrement(1.0);
+                self.success.0.increment(1);
+                self.success.1.record(seconds);
+            }
+            NodeOutcome::Cancelled => self.record_other(2, "cancelled", seconds),
+            NodeOutcome::Failure(e) if e.class() == ErrorClass::Expected => {
+                self.record_other(1, e.kind(), seconds);
+            }
+            NodeOutcome::Failure(e) => self.record_other(0, e.kind(), seconds),
+        }
     }
 
     /// Records a finished execution that failed with `kind` (for services
     /// whose failures are classified from their responses).
     pub(crate) fn record_end_kind(&self, kind: &'static str, seconds: f64) {
-        self.in_flight.decrement(1.0);
-        self.error_counter(kind).increment(1);
-        self.error_duration.record(seconds);
+        self.record_other(0, kind, seconds);
     }
 
-    fn error_counter(&self, kind: &'static str) -> Counter {
-        let known = self.errors.read().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, c)) = known.iter().find(|(k, _)| *k == kind) {
+    /// Records an execution whose outcome is `LAZY_OUTCOMES[outcome]`.
+    fn record_other(&self, outcome: usize, kind: &'static str, seconds: f64) {
+        self.in_flight.decrement(1.0);
+        self.counter(LAZY_OUTCOMES[outcome], kind).increment(1);
+        self.durations[outcome]
+            .get_or_init(|| {
+                let [workflow, primitive, primitive_type] = &self.labels;
+                instruments().duration.handle(&[
+                    workflow,
+                    primitive,
+                    primitive_type,
+                    LAZY_OUTCOMES[outcome],
+                ])
+            })
+            .record(seconds);
+    }
+
+    fn counter(&self, outcome: &'static str, kind: &'static str) -> Counter {
+        let known = self.others.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((.., c)) = known.iter().find(|(o, k, _)| *o == outcome && *k == kind) {
             return c.clone();
         }
         drop(known);
@@ -135,11 +194,11 @@ impl NodeMetrics {
         let counter =
             instruments()
                 .executions
-                .handle(&[workflow, primitive, primitive_type, "error", kind]);
-        self.errors
+                .handle(&[workflow, primitive, primitive_type, outcome, kind]);
+        self.others
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .push((kind, counter.clone()));
+            .push((outcome, kind, counter.clone()));
         counter
     }
 }
@@ -379,13 +438,8 @@ impl Instruments {
                     .handle(&[key.workflow, key.primitive, t, "success", ""]),
                 self.duration.handle(&with_outcome("success")),
             ),
-            cancelled: (
-                self.executions
-                    .handle(&[key.workflow, key.primitive, t, "cancelled", "cancelled"]),
-                self.duration.handle(&with_outcome("cancelled")),
-            ),
-            error_duration: self.duration.handle(&with_outcome("error")),
-            errors: RwLock::new(Vec::new()),
+            others: RwLock::new(Vec::new()),
+            durations: Default::default(),
             labels: [key.workflow.into(), key.primitive.into(), t.into()],
             primitive_type: key.primitive_type,
             events: EventHandles::new(self, key.primitive, key.primitive_type),

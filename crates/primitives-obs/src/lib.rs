@@ -17,7 +17,7 @@ pub mod series;
 pub mod span;
 mod telemetry;
 
-pub use builtin_metrics::{PipelineSeries, pipeline_series, set_series_cap};
+pub use builtin_metrics::{NODE_SERIES, PipelineSeries, pipeline_series, set_series_cap};
 pub use instrumented::{InstrumentExt, Instrumented};
 pub use telemetry::{ChildSpanClock, Telemetry};
 

@@ -15,7 +15,7 @@ use opentelemetry::{
     trace::{SpanKind, Status, TraceContextExt, Tracer},
 };
 use tta_primitives_core::{
-    Name, WorkflowContext,
+    ErrorClass, Name, WorkflowContext, WorkflowError,
     circuit_breaker::BreakerState,
     observe,
     observe::{
@@ -53,6 +53,17 @@ struct NodeSpan {
     /// The backoff before the next retry attempt.
     retry_backoff: Mutex<Option<Duration>>,
     compensating: AtomicBool,
+    /// The error type of the last child that failed: an error of the same
+    /// type ending this node came from that child, which recorded it.
+    failed_child: Mutex<Option<&'static str>>,
+}
+
+/// Locks `mutex`, also after a panic elsewhere held it (the values kept
+/// under these locks are plain data, valid whenever written).
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Records every workflow node as an OpenTelemetry span and the catalogue
@@ -147,11 +158,7 @@ where
                     PrimitiveType::Retry => {
                         let attempt = parent.retry_attempt.load(Ordering::Relaxed);
                         attributes.push(KeyValue::new(attr::RETRY_ATTEMPT, i64::from(attempt)));
-                        if let Some(backoff) = *parent
-                            .retry_backoff
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                        {
+                        if let Some(backoff) = *lock(&parent.retry_backoff) {
                             attributes
                                 .push(KeyValue::new(attr::RETRY_BACKOFF, backoff.as_secs_f64()));
                         }
@@ -212,11 +219,42 @@ where
             retry_attempt: AtomicU32::new(0),
             retry_backoff: Mutex::new(None),
             compensating: AtomicBool::new(false),
+            failed_child: Mutex::new(None),
         }
     }
 }
 
 impl NodeSpan {
+    /// Records a failure: `error.type` and the class on every span it
+    /// passes through; the `exception` event (type and message) once, on
+    /// the span where the error arose (not on the ancestors it is passed
+    /// up to, which a child of the same error type already recorded); an
+    /// error status unless the error is [expected](ErrorClass::Expected).
+    fn record_failure(&self, error: &WorkflowError) {
+        let span = self.cx.span();
+        let kind = error.kind();
+        let class = error.class();
+        span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
+        span.set_attribute(KeyValue::new(attr::ERROR_CLASS, class.as_str()));
+        let passed_up = *lock(&self.failed_child) == Some(kind);
+        if let Some(parent) = &self.parent {
+            *lock(&parent.failed_child) = Some(kind);
+        }
+        if class == ErrorClass::Expected {
+            return;
+        }
+        if !passed_up {
+            span.add_event(
+                "exception",
+                vec![
+                    KeyValue::new(attr::EXCEPTION_TYPE, kind),
+                    KeyValue::new(attr::EXCEPTION_MESSAGE, error.to_string()),
+                ],
+            );
+        }
+        span.set_status(Status::error(error.to_string()));
+    }
+
     /// The node completed (or was cancelled) at `completed`: records its own
     /// end and releases its own hold on the span.
     fn finish(&self, completed: Instant) {
@@ -426,17 +464,7 @@ where
         let span = node.cx.span();
         match end.outcome {
             NodeOutcome::Success => {}
-            NodeOutcome::Failure(error) => {
-                span.set_attribute(KeyValue::new(attr::ERROR_TYPE, error.kind()));
-                span.add_event(
-                    "exception",
-                    vec![
-                        KeyValue::new(attr::EXCEPTION_TYPE, error.kind()),
-                        KeyValue::new(attr::EXCEPTION_MESSAGE, error.to_string()),
-                    ],
-                );
-                span.set_status(Status::error(error.to_string()));
-            }
+            NodeOutcome::Failure(error) => node.record_failure(error),
             NodeOutcome::Cancelled => span.set_attribute(KeyValue::new(attr::CANCELLED, true)),
         }
         node.finish(end.completed);
@@ -475,10 +503,7 @@ where
                 delay,
                 error,
             } => {
-                *span_node
-                    .retry_backoff
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(delay);
+                *lock(&span_node.retry_backoff) = Some(delay);
                 attributes.extend([
                     KeyValue::new(attr::RETRY_ATTEMPT, i64::from(next_attempt)),
                     KeyValue::new(attr::RETRY_DELAY, delay.as_secs_f64()),

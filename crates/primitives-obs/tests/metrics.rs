@@ -468,3 +468,150 @@ async fn a_healthy_breaker_shows_its_transitions_at_zero() {
         Some(0.0)
     );
 }
+
+/// The series of the exposition whose labels include every one of `labels`.
+fn series_with(samples: &[tta_test_support::exposition::Sample], labels: &[(&str, &str)]) -> usize {
+    samples
+        .iter()
+        .filter(|(_, l, _)| {
+            labels
+                .iter()
+                .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn a_node_creates_its_series_budget_and_other_outcomes_add_series_when_they_happen() {
+    let handle = prometheus();
+    let lookup = lambda(|id: u32| async move {
+        match id {
+            0 => Err(WorkflowError::expected("not_found", "no such user")),
+            1 => Err(WorkflowError::permanent("bad_row", "corrupt")),
+            _ => Ok(id),
+        }
+    })
+    .named("budget_lookup")
+    .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    let run = |id: u32| {
+        lookup
+            .clone()
+            .oneshot(Request::new(WorkflowContext::new("budget_wf"), id))
+    };
+    let node = [("workflow", "budget_wf"), ("primitive", "budget_lookup")];
+    let histogram = tta_primitives_obs::catalogue::LATENCY_BUCKETS.len() + 3;
+
+    run(7).await.unwrap();
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        tta_primitives_obs::NODE_SERIES,
+        20,
+        "the documented budget of one node"
+    );
+    assert_eq!(
+        series_with(&samples, &node),
+        tta_primitives_obs::NODE_SERIES
+    );
+
+    // An expected error: its own outcome, never `error`, so the generated
+    // error ratios leave it out; one counter and one histogram more.
+    let err = run(0).await.unwrap_err();
+    assert_eq!(err.kind(), "not_found");
+    let samples = parse_exposition(&handle.render());
+    let exec = |outcome: &str, error_type: &str| {
+        let mut labels = node.to_vec();
+        labels.extend([("outcome", outcome), ("error_type", error_type)]);
+        value(&samples, "tta_primitive_executions_total", &labels)
+    };
+    assert_eq!(exec("expected", "not_found"), Some(1.0));
+    assert_eq!(exec("error", "not_found"), None);
+    assert_eq!(
+        series_with(&samples, &node),
+        tta_primitives_obs::NODE_SERIES + 1 + histogram
+    );
+
+    // A failure: the `error` outcome's counter and histogram.
+    run(1).await.unwrap_err();
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[
+                ("primitive", "budget_lookup"),
+                ("outcome", "error"),
+                ("error_type", "bad_row")
+            ]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        series_with(&samples, &node),
+        tta_primitives_obs::NODE_SERIES + 2 * (1 + histogram)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_primitive_type_adds_its_documented_event_series() {
+    use tta_primitives_obs::catalogue::{ATTEMPT_BUCKETS, BACKOFF_BUCKETS};
+    let handle = prometheus();
+    let ok =
+        |name: &'static str| lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named(name);
+    let flaky = MockPrimitive::<u32, u32>::new()
+        .then_fail(WorkflowError::msg("503"))
+        .otherwise_return(1)
+        .named("budget_flaky");
+    let policy = RetryPolicy::builder()
+        .initial_backoff(Duration::from_millis(5))
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let wf = (ok("budget_inner")
+        .retry(policy.clone())
+        .named("budget_retry")
+        >> ok("budget_guarded")
+            .circuit_breaker(BreakerConfig::builder().build().unwrap())
+            .named("budget_breaker")
+        >> ok("budget_slow")
+            .timeout(Duration::from_secs(1))
+            .unwrap()
+            .named("budget_timeout")
+        >> ok("budget_primary")
+            .fallback(ok("budget_backup"))
+            .named("budget_fallback")
+        >> ok("budget_load")
+            .cache(|_, x: &u32| *x, CacheConfig::builder().build().unwrap())
+            .named("budget_cache")
+        >> flaky.retry(policy).named("budget_retried"))
+    .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    wf.oneshot(Request::new(WorkflowContext::new("budget_types_wf"), 1))
+        .await
+        .unwrap();
+    let samples = parse_exposition(&handle.render());
+    let node = tta_primitives_obs::NODE_SERIES;
+    let histogram = |buckets: &[f64]| buckets.len() + 3;
+    let retry = histogram(ATTEMPT_BUCKETS) + 4;
+    for (primitive, extra) in [
+        // attempts per call, calls per result.
+        ("budget_retry", retry),
+        // ... and the backoffs, once one was taken.
+        ("budget_retried", retry + histogram(BACKOFF_BUCKETS)),
+        // a state gauge per state, rejections, the four transitions.
+        ("budget_breaker", 3 + 1 + 4),
+        ("budget_timeout", 1),
+        ("budget_fallback", 3),
+        // hits, misses, evictions per reason, entries, bytes.
+        ("budget_cache", 2 + 3 + 2),
+    ] {
+        assert_eq!(
+            series_with(&samples, &[("primitive", primitive)]),
+            node + extra,
+            "{primitive}"
+        );
+    }
+    assert_eq!(
+        series_with(&samples, &[("primitive", "budget_flaky")]),
+        node + 1 + histogram(tta_primitives_obs::catalogue::LATENCY_BUCKETS),
+        "an attempt that failed once adds its error counter and histogram"
+    );
+}

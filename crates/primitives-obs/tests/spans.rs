@@ -331,6 +331,110 @@ async fn branches_on_other_tasks_nest_under_their_parent() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_typed_join_is_traced_as_a_parallel_node_with_its_branches_and_a_cancelled_sibling() {
+    let (exporter, _provider, telemetry) = tracing();
+    let user =
+        lambda(|id: u32| async move { Ok::<_, WorkflowError>(format!("user-{id}")) }).named("user");
+    let orders = lambda(|id: u32| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, WorkflowError>(vec![id])
+    })
+    .named("orders");
+    let stock = lambda(|_: u32| async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        Err::<bool, _>(WorkflowError::with_kind("no_stock", "sold out"))
+    })
+    .named("stock");
+    let page = join((user, orders, stock))
+        .named("page")
+        .instrumented_with(telemetry);
+    let err = page
+        .oneshot(Request::new(WorkflowContext::new("profile"), 3))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "no_stock");
+    let spans = exporter.get_finished_spans().unwrap();
+    assert_eq!(
+        render(&spans),
+        "\
+profile [workflow] error.type=no_stock !error
+  page [parallel] error.type=no_stock !error
+    user [lambda]
+    orders [lambda] tta.cancelled=true
+    stock [lambda] error.type=no_stock !error events=exception
+"
+    );
+    assert_nested_in_time(&spans);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_error_has_one_exception_event_where_it_arose_and_an_expected_error_none() {
+    let (exporter, _provider, telemetry) = tracing();
+    let policy = RetryPolicy::builder()
+        .max_attempts(2)
+        .jitter(Jitter::None)
+        .build()
+        .unwrap();
+    let lookup = lambda(|id: u32| async move {
+        match id {
+            0 => Err::<u32, _>(WorkflowError::expected("not_found", "no user 0")),
+            1 => Err(WorkflowError::permanent("corrupt", "bad row")),
+            _ => Err(WorkflowError::transient("unavailable", "503")),
+        }
+    })
+    .named("lookup")
+    .retry(policy)
+    .named("fetch");
+    let wf = (ok("parse", |x| x) >> lookup).instrumented_with(telemetry);
+    for id in [0, 1, 2] {
+        let err = wf
+            .clone()
+            .oneshot(Request::new(WorkflowContext::new("user"), id))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ["not_found", "corrupt", "retries_exhausted"][id as usize]
+        );
+    }
+    let spans = exporter.get_finished_spans().unwrap();
+    let class = |kind: &str| {
+        let classes: std::collections::BTreeSet<_> = spans
+            .iter()
+            .filter(|s| attr(s, "error.type").map(Value::to_string).as_deref() == Some(kind))
+            .filter_map(|s| attr(s, "tta.error.class").map(Value::to_string))
+            .collect();
+        classes.into_iter().collect::<Vec<_>>()
+    };
+    assert_eq!(class("not_found"), ["expected"]);
+    assert_eq!(class("corrupt"), ["permanent"]);
+    assert_eq!(class("unavailable"), ["transient"]);
+    assert_eq!(
+        render(&spans),
+        "\
+user [workflow] error.type=not_found
+  sequence [sequence] error.type=not_found
+    parse [lambda]
+    fetch [retry] error.type=not_found
+      lookup [lambda] tta.retry.attempt=1 error.type=not_found
+user [workflow] error.type=corrupt !error
+  sequence [sequence] error.type=corrupt !error
+    parse [lambda]
+    fetch [retry] error.type=corrupt !error
+      lookup [lambda] tta.retry.attempt=1 error.type=corrupt !error events=exception
+user [workflow] error.type=retries_exhausted !error
+  sequence [sequence] error.type=retries_exhausted !error
+    parse [lambda]
+    fetch [retry] error.type=retries_exhausted !error events=retry.backoff,exception
+      lookup [lambda] tta.retry.attempt=1 error.type=unavailable !error events=exception
+      lookup [lambda] tta.retry.attempt=2 tta.retry.backoff_s=0.1 error.type=unavailable !error events=exception
+",
+        "an expected error is neither retried nor an error status; the others have one \
+         exception event, where they arose"
+    );
+}
+
 #[tokio::test]
 async fn sequence_steps_do_not_overlap() {
     // Real time (not paused): span times come from the system clock.
