@@ -582,7 +582,11 @@ async fn each_primitive_type_adds_its_documented_event_series() {
         >> ok("budget_load")
             .cache(|_, x: &u32| *x, CacheConfig::builder().build().unwrap())
             .named("budget_cache")
-        >> flaky.retry(policy).named("budget_retried"))
+        >> flaky.retry(policy).named("budget_retried")
+        >> router(|_, x: &u32| *x)
+            .route(1, ok("budget_one"))
+            .route(2, ok("budget_two"))
+            .named("budget_router"))
     .instrumented_with(Arc::new(Telemetry::metrics_only()));
     wf.oneshot(Request::new(WorkflowContext::new("budget_types_wf"), 1))
         .await
@@ -602,6 +606,8 @@ async fn each_primitive_type_adds_its_documented_event_series() {
         ("budget_fallback", 3),
         // hits, misses, evictions per reason, entries, bytes.
         ("budget_cache", 2 + 3 + 2),
+        // the one route taken.
+        ("budget_router", 1),
     ] {
         assert_eq!(
             series_with(&samples, &[("primitive", primitive)]),
