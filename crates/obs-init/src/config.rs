@@ -17,6 +17,22 @@ use crate::{
 /// The default address of the Prometheus endpoint: loopback only.
 pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 
+/// A variable of ours that is not UTF-8 would read as unset: say so instead.
+fn check_unicode() -> Result<(), InitError> {
+    for (name, value) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let ours = ["OTEL_", "TTA_", "LANGFUSE_"]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
+        if ours && value.to_str().is_none() {
+            return Err(InitError::NotUnicode {
+                variable: name.into_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What [`initialize_observability`](crate::initialize_observability) sets up.
 #[derive(Debug, Clone)]
 pub struct ObservabilityConfig {
@@ -94,35 +110,18 @@ impl ObservabilityConfig {
         }
     }
 
-    /// The configuration from the environment:
-    /// `OTEL_SERVICE_NAME` (or `service.name` in `OTEL_RESOURCE_ATTRIBUTES`;
-    /// required unless `default_service` is given), `OTEL_RESOURCE_ATTRIBUTES`,
-    /// the Kubernetes downward-API variables (`K8S_POD_NAME`,
-    /// `K8S_NAMESPACE_NAME`, `K8S_NODE_NAME`),
-    /// `TTA_SERVICE_VERSION`, `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off`
-    /// disables the endpoint; `0.0.0.0:9464` for containers),
-    /// `TTA_PUSHGATEWAY_URL` / `TTA_PUSHGATEWAY_JOB`, `TTA_TRACING_BRIDGE`
-    /// (a level), `OTEL_TRACES_EXPORTER` (`otlp`, `console` (one line per
-    /// trace), `tree` (each trace as a tree) or `none`; `otlp` when an
-    /// endpoint is set), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`, `_PROTOCOL`
-    /// (`http/protobuf` or `grpc`), `_HEADERS`, `_TIMEOUT`,
-    /// `_COMPRESSION`, and `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
+    /// The configuration from the environment: the builder's defaults for
+    /// the service named by `OTEL_SERVICE_NAME` (or `default_service`),
+    /// overlaid with [`ObservabilityConfigBuilder::with_env`]. To set
+    /// something in code as well, start from a builder instead:
+    /// `ObservabilityConfig::builder("svc").service_version(env!("CARGO_PKG_VERSION")).with_env()?.build()?`.
     ///
     /// # Errors
-    /// An [`InitError::InvalidSetting`] naming the variable.
+    /// An [`InitError::InvalidSetting`] naming the variable
+    /// (`OTEL_SERVICE_NAME` when neither it nor `default_service` gives a
+    /// name).
     pub fn from_env(default_service: Option<&str>) -> Result<Self, InitError> {
-        // A variable that is not UTF-8 would read as unset: say so instead.
-        for (name, value) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            let ours = ["OTEL_", "TTA_", "LANGFUSE_"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix));
-            if ours && value.to_str().is_none() {
-                return Err(InitError::NotUnicode {
-                    variable: name.into_owned(),
-                });
-            }
-        }
+        check_unicode()?;
         Self::from_vars(|name| std::env::var(name).ok(), default_service)
     }
 
@@ -134,27 +133,156 @@ impl ObservabilityConfig {
         var: impl Fn(&str) -> Option<String>,
         default_service: Option<&str>,
     ) -> Result<Self, InitError> {
-        let resource = crate::resource::from_env(&var)?;
-        let from_attributes = resource
-            .iter()
-            .find(|(k, _)| k == "service.name")
-            .map(|(_, v)| v.clone());
-        let service = match (
-            var("OTEL_SERVICE_NAME").or(from_attributes),
-            default_service,
-        ) {
-            (Some(name), _) => name,
-            (None, Some(name)) => name.to_owned(),
-            (None, None) => {
+        let Some(service) = default_service else {
+            // The name must come from the environment.
+            let builder = Self::builder("").with_vars(&var)?;
+            if builder.service_name.is_empty() {
                 return Err(InitError::invalid(
                     "OTEL_SERVICE_NAME",
                     String::new(),
                     "set OTEL_SERVICE_NAME to the service's name",
                 ));
             }
+            return builder.build();
         };
-        let mut builder = Self::builder(service);
-        builder.resource = resource;
+        Self::builder(service).with_vars(var)?.build()
+    }
+
+    /// The service's name.
+    pub fn service_name(&self) -> &str {
+        &self.service_name
+    }
+
+    /// The service's version (`unknown` when neither the code nor
+    /// `TTA_SERVICE_VERSION` gave one).
+    pub fn service_version(&self) -> &str {
+        &self.service_version
+    }
+
+    /// Where spans go.
+    pub fn traces_exporter(&self) -> TracesExporter {
+        self.traces.exporter()
+    }
+
+    /// The OTLP settings, when spans are exported over OTLP.
+    pub fn otlp(&self) -> Option<&OtlpSettings> {
+        self.traces.otlp()
+    }
+
+    /// The resource attributes given by the environment or the builder (the
+    /// host, process and container attributes are detected at start).
+    pub fn resource_attributes(&self) -> &[(String, String)] {
+        &self.resource
+    }
+
+    /// The metrics endpoint's address (`None`: disabled).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// Settings that were given but do nothing (a header variable without
+    /// an OTLP endpoint, ...), each naming its setting.
+    /// [`initialize_observability`](crate::initialize_observability) prints
+    /// them on stderr.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// Builds an [`ObservabilityConfig`]; [`build`](Self::build) checks it.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ObservabilityConfigBuilder {
+    service_name: String,
+    service_version: Option<String>,
+    environment: Option<String>,
+    metrics_addr: Option<String>,
+    upkeep_interval: Duration,
+    metrics_setting: &'static str,
+    traces: TracesExporter,
+    otlp: Option<OtlpSettings>,
+    otlp_timeout: Option<Duration>,
+    sampler: Option<String>,
+    sampler_arg: Option<String>,
+    warnings: Vec<String>,
+    queue: QueueSettings,
+    resource: Vec<(String, String)>,
+    tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
+    pushgateway: Option<PushgatewaySettings>,
+    destinations: Vec<SpanDestination>,
+    catalogues: Vec<&'static [&'static MetricDef]>,
+}
+
+impl ObservabilityConfigBuilder {
+    /// Overlays the standard environment variables on the settings made so
+    /// far: each variable that is set replaces the corresponding setting,
+    /// the others keep what the code set. Call it after the code's
+    /// defaults and before the settings the code insists on, e.g.:
+    ///
+    /// ```no_run
+    /// use tta_obs_init::ObservabilityConfig;
+    ///
+    /// # fn main() -> Result<(), tta_obs_init::InitError> {
+    /// let config = ObservabilityConfig::builder("checkout")
+    ///     .service_version(env!("CARGO_PKG_VERSION")) // overridden by TTA_SERVICE_VERSION
+    ///     .with_env()?                                // OTEL_*, TTA_* as set by the deployment
+    ///     .environment("production")                  // always, whatever the environment says
+    ///     .build()?;
+    /// # let _ = config; Ok(()) }
+    /// ```
+    ///
+    /// The variables: `OTEL_SERVICE_NAME` (or `service.name` in
+    /// `OTEL_RESOURCE_ATTRIBUTES`), `OTEL_RESOURCE_ATTRIBUTES` (added to the
+    /// code's), the Kubernetes downward-API variables (`K8S_POD_NAME`,
+    /// `K8S_NAMESPACE_NAME`, `K8S_NODE_NAME`), `TTA_SERVICE_VERSION`,
+    /// `TTA_ENVIRONMENT`, `TTA_METRICS_ADDR` (`off` disables the endpoint;
+    /// `0.0.0.0:9464` for containers), `TTA_PUSHGATEWAY_URL` /
+    /// `TTA_PUSHGATEWAY_JOB`, `TTA_TRACING_BRIDGE` (a level),
+    /// `OTEL_TRACES_EXPORTER` (`otlp`, `console` (one line per trace),
+    /// `tree` (each trace as a tree) or `none`; `otlp` when an endpoint is
+    /// set; unset keeps the code's choice), `OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT`,
+    /// `_PROTOCOL` (`http/protobuf` or `grpc`, for that endpoint), `_HEADERS`,
+    /// `_TIMEOUT` and `_COMPRESSION` (applied to the endpoint in force,
+    /// the environment's or the code's), and `OTEL_TRACES_SAMPLER` /
+    /// `OTEL_TRACES_SAMPLER_ARG`.
+    ///
+    /// # Errors
+    /// An [`InitError::InvalidSetting`] naming the variable, or
+    /// [`InitError::NotUnicode`] for a variable of ours that is not UTF-8.
+    pub fn with_env(self) -> Result<Self, InitError> {
+        check_unicode()?;
+        self.with_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`with_env`](Self::with_env), reading variables through `var`.
+    ///
+    /// ```
+    /// use tta_obs_init::{ObservabilityConfig, TracesExporter};
+    ///
+    /// let env = |name: &str| (name == "TTA_METRICS_ADDR").then(|| "0.0.0.0:9464".to_owned());
+    /// let config = ObservabilityConfig::builder("checkout")
+    ///     .traces_exporter(TracesExporter::Tree)
+    ///     .with_vars(env)
+    ///     .unwrap()
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.metrics_addr().unwrap().to_string(), "0.0.0.0:9464");
+    /// assert_eq!(config.traces_exporter(), TracesExporter::Tree, "not set in the environment: the code's");
+    /// ```
+    ///
+    /// # Errors
+    /// An [`InitError::InvalidSetting`] naming the variable.
+    pub fn with_vars(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+        let resource = crate::resource::from_env(&var)?;
+        let from_attributes = resource
+            .iter()
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v.clone());
+        if let Some(name) = var("OTEL_SERVICE_NAME").or(from_attributes) {
+            self.service_name = name;
+        }
+        self.resource.extend(resource);
+        let mut builder = self;
         if let Some(version) = var("TTA_SERVICE_VERSION") {
             builder = builder.service_version(version);
         }
@@ -191,10 +319,15 @@ impl ObservabilityConfig {
                 }
             },
         };
-        let mut otlp = otlp::endpoint_from_env(otlp_var("ENDPOINT"), protocol)?;
+        // The environment's endpoint replaces the code's; without one, the
+        // code's stays in force.
+        let env_endpoint = otlp::endpoint_from_env(otlp_var("ENDPOINT"), protocol)?;
+        let endpoint_from_env = env_endpoint.is_some();
+        let mut otlp = env_endpoint.or_else(|| builder.otlp.take());
         let exporter = match var("OTEL_TRACES_EXPORTER").as_deref().map(str::trim) {
-            None if otlp.is_some() => TracesExporter::Otlp,
-            None | Some("console") => TracesExporter::Summary,
+            None if endpoint_from_env => TracesExporter::Otlp,
+            None => builder.traces,
+            Some("console") => TracesExporter::Summary,
             Some("tree") => TracesExporter::Tree,
             Some("none") => TracesExporter::None,
             Some("otlp") => {
@@ -224,7 +357,7 @@ impl ObservabilityConfig {
         if let Some(settings) = otlp.as_mut().filter(|_| exporting) {
             if let Some((name, raw)) = otlp_var("HEADERS") {
                 settings.headers = otlp::parse_headers(name, &raw)?;
-                if protocol == OtlpProtocol::Grpc {
+                if settings.protocol == OtlpProtocol::Grpc {
                     otlp::grpc_metadata(name, &settings.headers)?;
                 }
             }
@@ -300,8 +433,12 @@ impl ObservabilityConfig {
                 }
             };
         }
-        builder.sampler = var("OTEL_TRACES_SAMPLER");
-        builder.sampler_arg = var("OTEL_TRACES_SAMPLER_ARG");
+        if let Some(sampler) = var("OTEL_TRACES_SAMPLER") {
+            builder.sampler = Some(sampler);
+            builder.sampler_arg = var("OTEL_TRACES_SAMPLER_ARG");
+        } else if let Some(arg) = var("OTEL_TRACES_SAMPLER_ARG") {
+            builder.sampler_arg = Some(arg);
+        }
         if let Some(addr) = var("TTA_METRICS_ADDR") {
             builder.metrics_addr = (!addr.trim().eq_ignore_ascii_case("off")).then_some(addr);
             builder.metrics_setting = "TTA_METRICS_ADDR";
@@ -311,69 +448,9 @@ impl ObservabilityConfig {
                 "TTA_PUSHGATEWAY_JOB is set but ignored: TTA_PUSHGATEWAY_URL is not set".to_owned(),
             );
         }
-        builder.build()
+        Ok(builder)
     }
 
-    /// The service's name.
-    pub fn service_name(&self) -> &str {
-        &self.service_name
-    }
-
-    /// Where spans go.
-    pub fn traces_exporter(&self) -> TracesExporter {
-        self.traces.exporter()
-    }
-
-    /// The OTLP settings, when spans are exported over OTLP.
-    pub fn otlp(&self) -> Option<&OtlpSettings> {
-        self.traces.otlp()
-    }
-
-    /// The resource attributes given by the environment or the builder (the
-    /// host, process and container attributes are detected at start).
-    pub fn resource_attributes(&self) -> &[(String, String)] {
-        &self.resource
-    }
-
-    /// The metrics endpoint's address (`None`: disabled).
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
-    }
-
-    /// Settings that were given but do nothing (a header variable without
-    /// an OTLP endpoint, ...), each naming its setting.
-    /// [`initialize_observability`](crate::initialize_observability) prints
-    /// them on stderr.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
-    }
-}
-
-/// Builds an [`ObservabilityConfig`]; [`build`](Self::build) checks it.
-#[derive(Debug, Clone)]
-#[must_use]
-pub struct ObservabilityConfigBuilder {
-    service_name: String,
-    service_version: Option<String>,
-    environment: Option<String>,
-    metrics_addr: Option<String>,
-    upkeep_interval: Duration,
-    metrics_setting: &'static str,
-    traces: TracesExporter,
-    otlp: Option<OtlpSettings>,
-    otlp_timeout: Option<Duration>,
-    sampler: Option<String>,
-    sampler_arg: Option<String>,
-    warnings: Vec<String>,
-    queue: QueueSettings,
-    resource: Vec<(String, String)>,
-    tracing_bridge: Option<tracing_subscriber::filter::LevelFilter>,
-    pushgateway: Option<PushgatewaySettings>,
-    destinations: Vec<SpanDestination>,
-    catalogues: Vec<&'static [&'static MetricDef]>,
-}
-
-impl ObservabilityConfigBuilder {
     /// Metric definitions beyond the built-in catalogue, e.g.
     /// `tta_langfuse::LLM_METRICS`: registered before the Prometheus
     /// recorder is built, so their histograms have their own buckets

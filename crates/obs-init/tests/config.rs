@@ -598,3 +598,126 @@ fn the_stdout_exporters_are_chosen_by_name() {
         .unwrap();
     assert_eq!(config.traces_exporter(), TracesExporter::Tree);
 }
+
+#[test]
+fn the_environment_overlays_the_code_and_code_after_it_wins() {
+    let base = || {
+        ObservabilityConfig::builder("from_code")
+            .service_version("1.2.3")
+            .environment("dev")
+            .traces_exporter(TracesExporter::Tree)
+            .metrics_addr("127.0.0.1:0")
+    };
+    // Nothing set: the code's settings stand.
+    let config = base().with_vars(vars(&[])).unwrap().build().unwrap();
+    assert_eq!(config.service_name(), "from_code");
+    assert_eq!(config.service_version(), "1.2.3");
+    assert_eq!(config.traces_exporter(), TracesExporter::Tree);
+    assert_eq!(config.metrics_addr().unwrap().ip().to_string(), "127.0.0.1");
+
+    // What the deployment sets replaces it; what it does not set stays.
+    let deployed = vars(&[
+        ("OTEL_SERVICE_NAME", "from_env"),
+        ("TTA_SERVICE_VERSION", "2.0.0"),
+        ("TTA_METRICS_ADDR", "0.0.0.0:9464"),
+        ("OTEL_RESOURCE_ATTRIBUTES", "deployment.region=eu"),
+    ]);
+    let config = base()
+        .resource_attribute("team", "payments")
+        .with_vars(&deployed)
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(config.service_name(), "from_env");
+    assert_eq!(config.service_version(), "2.0.0");
+    assert_eq!(config.metrics_addr().unwrap().to_string(), "0.0.0.0:9464");
+    assert_eq!(
+        config.traces_exporter(),
+        TracesExporter::Tree,
+        "not set: the code's"
+    );
+    let resource = config.resource_attributes();
+    assert!(resource.contains(&("team".into(), "payments".into())));
+    assert!(resource.contains(&("deployment.region".into(), "eu".into())));
+
+    // A setting made after the overlay wins over the environment.
+    let config = base()
+        .with_vars(&deployed)
+        .unwrap()
+        .service_version("3.0.0")
+        .without_metrics_endpoint()
+        .build()
+        .unwrap();
+    assert_eq!(config.service_version(), "3.0.0");
+    assert_eq!(config.metrics_addr(), None);
+}
+
+#[test]
+fn environment_otlp_settings_apply_to_the_codes_endpoint_or_replace_it() {
+    let code = || {
+        ObservabilityConfig::builder("svc")
+            .otlp_http("http://collector.internal:4318/v1/traces", &[])
+            .unwrap()
+    };
+    // A timeout from the environment applies to the code's endpoint.
+    let config = code()
+        .with_vars(vars(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "2500")]))
+        .unwrap()
+        .build()
+        .unwrap();
+    let otlp = config.otlp().unwrap();
+    assert_eq!(otlp.endpoint(), "http://collector.internal:4318/v1/traces");
+    assert_eq!(otlp.timeout(), Duration::from_millis(2500));
+
+    // An endpoint from the environment replaces the code's.
+    let config = code()
+        .with_vars(vars(&[(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://127.0.0.1:4318/v1/traces",
+        )]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(
+        config.otlp().unwrap().endpoint(),
+        "http://127.0.0.1:4318/v1/traces"
+    );
+
+    // The environment turning export off wins, and says the endpoint is ignored.
+    let config = code()
+        .with_vars(vars(&[("OTEL_TRACES_EXPORTER", "none")]))
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(config.traces_exporter(), TracesExporter::None);
+    assert!(config.otlp().is_none());
+    assert!(
+        config
+            .warnings()
+            .iter()
+            .any(|w| w.contains("OTLP endpoint is set but ignored")),
+        "{:?}",
+        config.warnings()
+    );
+
+    // A bad value still names its variable.
+    let (setting, ..) = invalid(
+        code()
+            .with_vars(vars(&[("OTEL_EXPORTER_OTLP_TIMEOUT", "soon")]))
+            .unwrap_err(),
+    );
+    assert_eq!(setting, "OTEL_EXPORTER_OTLP_TIMEOUT");
+}
+
+#[test]
+fn from_vars_still_needs_a_service_name() {
+    let (setting, ..) = invalid(ObservabilityConfig::from_vars(vars(&[]), None).unwrap_err());
+    assert_eq!(setting, "OTEL_SERVICE_NAME");
+    let config = ObservabilityConfig::from_vars(
+        vars(&[("OTEL_RESOURCE_ATTRIBUTES", "service.name=attr_name")]),
+        None,
+    )
+    .unwrap();
+    assert_eq!(config.service_name(), "attr_name");
+    assert_eq!(config.service_version(), "unknown");
+}

@@ -84,9 +84,13 @@ fn main() -> ExitCode {
 async fn run(args: Args) -> Result<(), String> {
     // The LLM metrics join the catalogue before the recorder reads its
     // buckets, so /metrics knows the LLM histograms' buckets.
-    let mut config = ObservabilityConfig::from_env(Some("tta-demo"))
-        .map_err(|e| e.to_string())?
-        .with_metric_catalogue(tta_langfuse::LLM_METRICS);
+    // The code's defaults first, the deployment's environment over them.
+    let mut config = ObservabilityConfig::builder("tta-demo")
+        .service_version(env!("CARGO_PKG_VERSION"))
+        .metric_catalogue(tta_langfuse::LLM_METRICS)
+        .with_env()
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
     // The console, in-process: spans reach it through a span destination
     // (its own bounded queue), with no network hop and no OTLP port taken.
     let console = if args.no_console {
