@@ -154,6 +154,53 @@ pub fn overview() -> Dashboard {
             )
             .width(24),
         );
+    let http = c::HTTP_SERVER_DURATION.name;
+    let requests = format!("rate({http}_count{{job=~\"$job\"}}[{RATE}])");
+    let of_class = |class: &str| {
+        format!("rate({http}_count{{job=~\"$job\", status_class=\"{class}\"}}[{RATE}])")
+    };
+    let http_buckets = format!("rate({http}_bucket{{job=~\"$job\"}}[{RATE}])");
+    b.row("HTTP server")
+        .add(
+            PanelSpec::new(
+                PanelKind::TimeSeries,
+                "Requests by route",
+                "HTTP requests per second, by route template and status class.",
+            )
+            .query(
+                format!("sum by (route, status_class) ({requests})"),
+                "{{route}} {{status_class}}",
+            )
+            .unit(DisplayUnit::RequestsPerSecond),
+        )
+        .add(
+            PanelSpec::new(
+                PanelKind::TimeSeries,
+                "Server errors (5xx) by route",
+                "Share of requests the server failed (5xx), by route: what availability objectives count.",
+            )
+            .query(ratio(&of_class("5xx"), &requests, "route"), "{{route}}")
+            .unit(DisplayUnit::PercentUnit)
+            .thresholds(Thresholds::absolute(&[(0.01, "orange"), (0.05, "red")])),
+        )
+        .add(
+            PanelSpec::new(
+                PanelKind::TimeSeries,
+                "Client errors (4xx) by route",
+                "Share of requests answered with a client error (4xx: bad input, not found), by route: not the server's failures.",
+            )
+            .query(ratio(&of_class("4xx"), &requests, "route"), "{{route}}")
+            .unit(DisplayUnit::PercentUnit),
+        )
+        .add(
+            PanelSpec::new(
+                PanelKind::TimeSeries,
+                "p95 latency by route",
+                "95th percentile of request duration, by route template.",
+            )
+            .query(quantile(0.95, &http_buckets, "route"), "{{route}}")
+            .unit(DisplayUnit::Seconds),
+        );
     b.finish()
 }
 

@@ -74,6 +74,14 @@ pub const EXCEPTION_MESSAGE: &str = "exception.message";
 pub const HTTP_REQUEST_METHOD: &str = "http.request.method";
 /// `http.request.method_original`, when the method was normalised.
 pub const HTTP_REQUEST_METHOD_ORIGINAL: &str = "http.request.method_original";
+/// `rpc.system` (`grpc`).
+pub const RPC_SYSTEM: &str = "rpc.system";
+/// `rpc.service`: the full gRPC service name (`package.Service`).
+pub const RPC_SERVICE: &str = "rpc.service";
+/// `rpc.method`: the gRPC method.
+pub const RPC_METHOD: &str = "rpc.method";
+/// `rpc.grpc.status_code`: the call's gRPC status code.
+pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
 /// `http.response.status_code`.
 pub const HTTP_RESPONSE_STATUS_CODE: &str = "http.response.status_code";
 /// `http.route`, the matched route template.

@@ -167,6 +167,12 @@ impl NodeMetrics {
         self.record_other(0, kind, seconds);
     }
 
+    /// Records a finished execution that ended with an expected error of
+    /// type `kind` (a service's answer that is the client's error).
+    pub(crate) fn record_end_expected(&self, kind: &'static str, seconds: f64) {
+        self.record_other(1, kind, seconds);
+    }
+
     /// Records an execution whose outcome is `LAZY_OUTCOMES[outcome]`.
     fn record_other(&self, outcome: usize, kind: &'static str, seconds: f64) {
         self.in_flight.decrement(1.0);
@@ -221,6 +227,8 @@ pub(crate) struct Instruments {
     pub(crate) executions: CounterSeries,
     pub(crate) duration: HistogramSeries,
     pub(crate) in_flight: GaugeSeries,
+    pub(crate) http_server: HistogramSeries,
+    pub(crate) rpc_server: HistogramSeries,
     pub(crate) cache_requests: CounterSeries,
     pub(crate) cache_evictions: CounterSeries,
     pub(crate) cache_entries: GaugeSeries,
@@ -282,6 +290,8 @@ pub(crate) fn instruments() -> &'static Instruments {
             executions: s(&c::PRIMITIVE_EXECUTIONS, cap),
             duration: s(&c::PRIMITIVE_DURATION, cap),
             in_flight: s(&c::PRIMITIVE_IN_FLIGHT, cap),
+            http_server: s(&c::HTTP_SERVER_DURATION, cap),
+            rpc_server: s(&c::RPC_SERVER_DURATION, cap),
             cache_requests: s(&c::CACHE_REQUESTS, cap),
             cache_evictions: s(&c::CACHE_EVICTIONS, cap),
             cache_entries: s(&c::CACHE_ENTRIES, cap),

@@ -19,6 +19,7 @@ use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 use tta_primitives_core::observe::{self, NodeOutcome, PrimitiveType};
 
+pub use crate::server::{GrpcServer, HttpServer};
 use crate::{
     attr,
     builtin_metrics::{NodeMetrics, instruments},
@@ -43,6 +44,38 @@ pub trait Describe<Req, Resp, E>: Clone {
     fn classify(&self, result: &Result<Resp, E>) -> Option<&'static str>;
     /// Span attributes from a response.
     fn response_attributes(&self, resp: &Resp, attributes: &mut Vec<KeyValue>);
+    /// An answer that is the client's error, not a failure of the service
+    /// (an HTTP 4xx, a gRPC `NOT_FOUND`): its low-cardinality type. It is
+    /// recorded with `outcome="expected"` and leaves the span's status
+    /// unset. Consulted only when [`classify`](Self::classify) finds no
+    /// error.
+    fn client_error(&self, result: &Result<Resp, E>) -> Option<&'static str> {
+        let _ = result;
+        None
+    }
+    /// The request's labels in a per-request server metric (the HTTP
+    /// method and route, the gRPC service and method); `None`: the layer
+    /// records only the node's metrics.
+    fn request_labels(&self, req: &Req) -> Option<RequestLabels> {
+        let _ = req;
+        None
+    }
+    /// The status label of that metric for `result` (`2xx`, `NOT_FOUND`).
+    fn status_label(&self, result: &Result<Resp, E>) -> &'static str {
+        let _ = result;
+        ""
+    }
+}
+
+/// A request's labels in a per-request server metric, made by the
+/// describers of this crate ([`crate::server`]): the metric, and the two
+/// labels the request gives (bounded by the cardinality guard); the layer
+/// adds its name as `server` and the result's status.
+#[derive(Debug, Clone)]
+pub struct RequestLabels {
+    pub(crate) series: &'static crate::series::HistogramSeries,
+    pub(crate) first: Cow<'static, str>,
+    pub(crate) second: Cow<'static, str>,
 }
 
 /// Describes any service: errors are `error`, everything else succeeds.
@@ -108,8 +141,8 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
             "_OTHER" => "HTTP",
             known => known,
         };
-        Some(match req.extensions().get::<HttpRoute>() {
-            Some(route) => Cow::Owned(format!("{method} {}", route.0)),
+        Some(match crate::server::route_of(req) {
+            Some(route) => Cow::Owned(format!("{method} {route}")),
             None => Cow::Borrowed(method),
         })
     }
@@ -134,8 +167,8 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
             ));
         }
         attributes.push(KeyValue::new(attr::URL_PATH, req.uri().path().to_owned()));
-        if let Some(route) = req.extensions().get::<HttpRoute>() {
-            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route.0.clone()));
+        if let Some(route) = crate::server::route_of(req) {
+            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route));
         }
     }
 
@@ -239,15 +272,48 @@ impl TelemetryLayer<Generic> {
     }
 }
 
-impl TelemetryLayer<Http> {
-    /// Instruments an HTTP server (span kind `server`).
+impl TelemetryLayer<HttpServer> {
+    /// Instruments an HTTP server (span kind `server`) as node `name` of
+    /// `workflow`: continues the caller's W3C trace, names spans
+    /// `{method} {route}` from the route template (axum's matched route:
+    /// add the layer with `Router::layer`, after the routes), records
+    /// `http.route`, tells 5xx failures from 4xx client errors, and records
+    /// `tta_http_server_request_duration_seconds` by method, route and
+    /// status class. See [`crate::server`].
+    ///
+    /// ```
+    /// use axum::{Router, routing::get};
+    /// use tta_primitives_obs::layer::TelemetryLayer;
+    ///
+    /// let app: Router = Router::new()
+    ///     .route("/users/{id}", get(|| async { "a user" }))
+    ///     .layer(TelemetryLayer::http_server("shop", "api"));
+    /// ```
     pub fn http_server(
         workflow: impl Into<Cow<'static, str>>,
         name: impl Into<Cow<'static, str>>,
     ) -> Self {
-        Self::build(workflow.into(), name.into(), SpanKind::Server, Http)
+        Self::build(workflow.into(), name.into(), SpanKind::Server, HttpServer)
     }
+}
 
+impl TelemetryLayer<GrpcServer> {
+    /// Instruments a gRPC server (tonic; span kind `server`) as node `name`
+    /// of `workflow`: continues the caller's trace, names spans
+    /// `{service}/{method}` with `rpc.*` attributes and the status code,
+    /// tells server failures from client errors by status code, and
+    /// records `tta_rpc_server_duration_seconds`. Add it to the server with
+    /// `tonic::transport::Server::builder().layer(..)`. See
+    /// [`crate::server`].
+    pub fn grpc_server(
+        workflow: impl Into<Cow<'static, str>>,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::build(workflow.into(), name.into(), SpanKind::Server, GrpcServer)
+    }
+}
+
+impl TelemetryLayer<Http> {
     /// Instruments an HTTP client (span kind `client`).
     pub fn http_client(
         workflow: impl Into<Cow<'static, str>>,
@@ -413,6 +479,10 @@ where
                 .with_attributes(attributes);
             crate::span::start(tracer, builder, self.describe.parent(&req).as_ref())
         });
+        let request_labels = self
+            .describe
+            .request_labels(&req)
+            .map(|labels| (labels, config.name.clone()));
         let inner = crate::span::in_context(cx.as_ref(), || self.inner.call(req));
         TelemetryFuture {
             inner,
@@ -420,6 +490,7 @@ where
                 metrics,
                 cx,
                 anchor,
+                request_labels,
                 done: false,
             },
             describe: self.describe.clone(),
@@ -428,29 +499,44 @@ where
     }
 }
 
+/// How a call ended, as its describer classified it.
+#[derive(Clone, Copy)]
+enum Ended {
+    Success,
+    /// The service failed, with this error type.
+    Failed(&'static str),
+    /// The client's error (an HTTP 4xx), with this type.
+    ClientError(&'static str),
+    Cancelled,
+}
+
 /// One call in flight; reports cancellation if dropped unfinished.
 struct Call {
     metrics: &'static NodeMetrics,
     cx: Option<Context>,
     anchor: Anchor,
+    /// The per-request server metric's labels, and the layer's name.
+    request_labels: Option<(RequestLabels, Cow<'static, str>)>,
     done: bool,
 }
 
 impl Call {
-    fn finish(
-        &mut self,
-        outcome: NodeOutcome<'_>,
-        error_type: Option<&'static str>,
-        response_attributes: Vec<KeyValue>,
-    ) {
+    fn finish(&mut self, ended: Ended, status: &'static str, response_attributes: Vec<KeyValue>) {
         self.done = true;
         let completed = observe::now();
         let seconds = completed
             .saturating_duration_since(self.anchor.started())
             .as_secs_f64();
-        match (&outcome, error_type) {
-            (NodeOutcome::Success, Some(kind)) => self.metrics.record_end_kind(kind, seconds),
-            _ => self.metrics.record_end(&outcome, seconds),
+        match ended {
+            Ended::Success => self.metrics.record_end(&NodeOutcome::Success, seconds),
+            Ended::Failed(kind) => self.metrics.record_end_kind(kind, seconds),
+            Ended::ClientError(kind) => self.metrics.record_end_expected(kind, seconds),
+            Ended::Cancelled => self.metrics.record_end(&NodeOutcome::Cancelled, seconds),
+        }
+        if let Some((labels, server)) = &self.request_labels {
+            labels
+                .series
+                .record(&[server, &labels.first, &labels.second, status], seconds);
         }
         if let Some(cx) = &self.cx {
             let span = cx.span();
@@ -458,16 +544,14 @@ impl Call {
             if !response_attributes.is_empty() {
                 span.set_attributes(response_attributes);
             }
-            match (&outcome, error_type) {
-                (NodeOutcome::Cancelled, _) => {
-                    span.set_attribute(KeyValue::new(attr::CANCELLED, true))
-                }
-                (_, Some(kind)) => {
+            match ended {
+                Ended::Cancelled => span.set_attribute(KeyValue::new(attr::CANCELLED, true)),
+                Ended::Failed(kind) => {
                     span.set_attribute(KeyValue::new(attr::ERROR_TYPE, kind));
                     span.add_event("exception", vec![KeyValue::new(attr::EXCEPTION_TYPE, kind)]);
                     span.set_status(Status::error(kind));
                 }
-                _ => {}
+                Ended::Success | Ended::ClientError(_) => {}
             }
             span.end_with_timestamp(self.anchor.wall_at(completed));
         }
@@ -477,7 +561,7 @@ impl Call {
 impl Drop for Call {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(NodeOutcome::Cancelled, None, Vec::new());
+            self.finish(Ended::Cancelled, "cancelled", Vec::new());
         }
     }
 }
@@ -510,9 +594,18 @@ where
         if let (Ok(resp), Some(_)) = (&result, &this.call.cx) {
             this.describe.response_attributes(resp, &mut attributes);
         }
-        let error_type = this.describe.classify(&result);
-        this.call
-            .finish(NodeOutcome::Success, error_type, attributes);
+        let ended = match this.describe.classify(&result) {
+            Some(kind) => Ended::Failed(kind),
+            None => this
+                .describe
+                .client_error(&result)
+                .map_or(Ended::Success, Ended::ClientError),
+        };
+        let status = match this.call.request_labels {
+            Some(_) => this.describe.status_label(&result),
+            None => "",
+        };
+        this.call.finish(ended, status, attributes);
         Poll::Ready(result)
     }
 }

@@ -14,6 +14,7 @@ pub mod propagation;
 pub mod redact;
 pub mod resources;
 pub mod series;
+pub mod server;
 pub mod span;
 mod telemetry;
 

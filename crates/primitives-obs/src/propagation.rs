@@ -44,6 +44,12 @@ fn propagator() -> &'static TextMapCompositePropagator {
     })
 }
 
+/// The current context, continued with the W3C trace context and baggage
+/// that `headers` carry (unchanged when they carry none).
+pub(crate) fn extract(headers: &HeaderExtractor<'_>) -> Context {
+    propagator().extract_with_context(&Context::current(), headers)
+}
+
 /// The OpenTelemetry context of a workflow step: its node's span (when the
 /// workflow is traced) and its baggage, with the correlation id. Attach it
 /// to run code (a client call, a `tracing` span) inside the step's span.
@@ -116,8 +122,7 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let parent =
-            propagator().extract_with_context(&Context::current(), &HeaderExtractor(req.headers()));
+        let parent = extract(&HeaderExtractor(req.headers()));
         let future = {
             let _attached = parent.clone().attach();
             self.inner.call(req)

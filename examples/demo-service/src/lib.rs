@@ -29,7 +29,7 @@ use tta_primitives_core::{BoxPrimitive, Request, WorkflowError, prelude::*};
 use tta_primitives_obs::{
     InstrumentExt,
     layer::TelemetryLayer,
-    propagation::{ExtractLayer, InjectLayer, workflow_context},
+    propagation::{InjectLayer, workflow_context},
 };
 
 /// The largest order the API accepts, in items: larger ones are refused
@@ -318,11 +318,9 @@ pub fn app(quote: BoxPrimitive<u64, u64>, max_concurrency: usize) -> Router {
                 .load_shed()
                 .layer(GlobalConcurrencyLimitLayer::new(max_concurrency)),
         )
-        .layer(
-            ServiceBuilder::new()
-                .layer(ExtractLayer)
-                .layer(TelemetryLayer::http_server("tta-demo", "http")),
-        )
+        // After the routes, so the route template names spans and labels
+        // the HTTP metrics; it also continues the caller's W3C trace.
+        .layer(TelemetryLayer::http_server("tta-demo", "http"))
 }
 
 async fn handle_quote(

@@ -42,6 +42,20 @@ pub static PRIMITIVE_IN_FLIGHT: MetricDef = MetricDef::gauge(
     "Workflow primitive and instrumented service executions in progress.",
     &["workflow", "primitive", "primitive_type"],
 );
+/// HTTP server requests per route (the route template, never the path).
+pub static HTTP_SERVER_DURATION: MetricDef = MetricDef::histogram(
+    "tta_http_server_request_duration_seconds",
+    "Duration of HTTP server requests, by method, route template and status class (1xx to 5xx; 4xx are client errors, 5xx server failures).",
+    &["server", "method", "route", "status_class"],
+    LATENCY_BUCKETS,
+);
+/// gRPC server calls per method.
+pub static RPC_SERVER_DURATION: MetricDef = MetricDef::histogram(
+    "tta_rpc_server_duration_seconds",
+    "Duration of gRPC server calls, by service, method and gRPC status code.",
+    &["server", "rpc_service", "rpc_method", "grpc_status"],
+    LATENCY_BUCKETS,
+);
 /// Cache lookups.
 pub static CACHE_REQUESTS: MetricDef = MetricDef::counter(
     "tta_cache_requests_total",
@@ -189,6 +203,8 @@ pub static BUILTIN: &[&MetricDef] = &[
     &PRIMITIVE_EXECUTIONS,
     &PRIMITIVE_DURATION,
     &PRIMITIVE_IN_FLIGHT,
+    &HTTP_SERVER_DURATION,
+    &RPC_SERVER_DURATION,
     &CACHE_REQUESTS,
     &CACHE_EVICTIONS,
     &CACHE_ENTRIES,
