@@ -6,7 +6,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 
 /// `GET url`: the status and the body (panics on a transport error).
@@ -29,6 +29,27 @@ pub async fn try_get(url: &str) -> Result<(u16, String), String> {
         .map_err(|e| format!("{e}"))?
         .to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// `POST url` with `body`: the status and the response body (panics on a
+/// transport error).
+pub async fn post(url: &str, body: &str) -> (u16, String) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = http::Request::post(url)
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let resp = client
+        .request(req)
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    let status = resp.status().as_u16();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 /// Polls `check` every 200 ms until it returns `Some`.

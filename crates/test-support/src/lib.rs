@@ -20,7 +20,7 @@ pub mod recorder;
 pub mod spans;
 pub mod specs;
 
-pub use http::{eventually, get, try_get};
+pub use http::{eventually, get, post, try_get};
 pub use net::{black_hole, in_private_network, runtime};
 pub use phoenix::{Phoenix, test_python};
 pub use prometheus::{
