@@ -93,9 +93,10 @@ impl<Req, Resp, E> Describe<Req, Resp, E> for Generic {
     fn response_attributes(&self, _resp: &Resp, _attributes: &mut Vec<KeyValue>) {}
 }
 
-/// Describes HTTP services with OpenTelemetry's HTTP conventions: span name
-/// `{method}` (or `{method} {route}` when the request carries an
-/// [`HttpRoute`] extension; `HTTP` for a method outside the standard ones),
+/// Describes HTTP services (clients; servers use [`HttpServer`]) with
+/// OpenTelemetry's HTTP conventions: span name `{method}` (or
+/// `{method} {route}` when the request carries an [`HttpRoute`] extension
+/// or axum's `MatchedPath`; `HTTP` for a method outside the standard ones),
 /// `http.request.method` ([`known_method`]: unknown methods as `_OTHER`,
 /// with the original in `http.request.method_original`), `url.path`,
 /// `http.response.status_code`; 5xx responses are errors of type
@@ -103,8 +104,10 @@ impl<Req, Resp, E> Describe<Req, Resp, E> for Generic {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Http;
 
-/// The route template of a request (e.g. `/users/{id}`), for span names.
-/// Routers insert it as a request extension.
+/// The route template of a request (e.g. `/users/{id}`), for span names,
+/// `http.route` and the route label. axum's router is read directly (its
+/// `MatchedPath`, with the `axum` feature, on by default); a router of
+/// another framework inserts this extension before the layer runs.
 #[derive(Debug, Clone)]
 pub struct HttpRoute(pub Cow<'static, str>);
 

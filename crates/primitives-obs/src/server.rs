@@ -47,8 +47,9 @@ fn extracted<B>(req: &http::Request<B>) -> Context {
 }
 
 /// Describes an HTTP server: [`Http`]'s names and attributes (the route
-/// from [`route_of`]), the caller's context from the headers, 5xx as
-/// failures (`http_5xx`), 4xx as client errors (`http_4xx`), and
+/// from the [`HttpRoute`] extension or axum's `MatchedPath`), the caller's
+/// context from the headers, 5xx as failures (`http_5xx`), 4xx as client
+/// errors (`http_4xx`), and
 /// `tta_http_server_request_duration_seconds` by method, route template
 /// and status class. A request no route matched (a 404 from the
 /// fallback) has the route label `""`.
