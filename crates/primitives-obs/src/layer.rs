@@ -65,6 +65,15 @@ pub trait Describe<Req, Resp, E>: Clone {
         let _ = result;
         ""
     }
+    /// When `result` says the request named an operation that does not
+    /// exist (a gRPC `UNIMPLEMENTED`), the span's name to use instead of
+    /// the one the request gave: what the request named must not be kept,
+    /// since anyone can send any path. The metric's request labels (and
+    /// the span attributes made from them) become `_OTHER`.
+    fn unknown_operation(&self, result: &Result<Resp, E>) -> Option<&'static str> {
+        let _ = result;
+        None
+    }
 }
 
 /// A request's labels in a per-request server metric, made by the
@@ -76,6 +85,9 @@ pub struct RequestLabels {
     pub(crate) series: &'static crate::series::HistogramSeries,
     pub(crate) first: Cow<'static, str>,
     pub(crate) second: Cow<'static, str>,
+    /// The span attributes the two labels are also written to when the
+    /// call ends (once it is known whether they name anything).
+    pub(crate) span_attributes: Option<[&'static str; 2]>,
 }
 
 /// Describes any service: errors are `error`, everything else succeeds.
@@ -524,7 +536,13 @@ struct Call {
 }
 
 impl Call {
-    fn finish(&mut self, ended: Ended, status: &'static str, response_attributes: Vec<KeyValue>) {
+    fn finish(
+        &mut self,
+        ended: Ended,
+        status: &'static str,
+        mut response_attributes: Vec<KeyValue>,
+        unknown: Option<&'static str>,
+    ) {
         self.done = true;
         let completed = observe::now();
         let seconds = completed
@@ -537,9 +555,20 @@ impl Call {
             Ended::Cancelled => self.metrics.record_end(&NodeOutcome::Cancelled, seconds),
         }
         if let Some((labels, server)) = &self.request_labels {
+            let (first, second) = match unknown {
+                Some(_) => ("_OTHER", "_OTHER"),
+                None => (&*labels.first, &*labels.second),
+            };
             labels
                 .series
-                .record(&[server, &labels.first, &labels.second, status], seconds);
+                .record(&[server, first, second, status], seconds);
+            if let (Some([k1, k2]), Some(_)) = (labels.span_attributes, &self.cx) {
+                response_attributes.push(KeyValue::new(k1, first.to_owned()));
+                response_attributes.push(KeyValue::new(k2, second.to_owned()));
+            }
+        }
+        if let (Some(name), Some(cx)) = (unknown, &self.cx) {
+            cx.span().update_name(name);
         }
         if let Some(cx) = &self.cx {
             let span = cx.span();
@@ -564,7 +593,7 @@ impl Call {
 impl Drop for Call {
     fn drop(&mut self) {
         if !self.done {
-            self.finish(Ended::Cancelled, "cancelled", Vec::new());
+            self.finish(Ended::Cancelled, "cancelled", Vec::new(), None);
         }
     }
 }
@@ -608,7 +637,8 @@ where
             Some(_) => this.describe.status_label(&result),
             None => "",
         };
-        this.call.finish(ended, status, attributes);
+        let unknown = this.describe.unknown_operation(&result);
+        this.call.finish(ended, status, attributes, unknown);
         Poll::Ready(result)
     }
 }

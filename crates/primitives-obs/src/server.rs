@@ -12,7 +12,7 @@
 //! | | span name | failure (error status, `outcome="error"`) | client's error (`outcome="expected"`, status unset) |
 //! |---|---|---|---|
 //! | HTTP | `{method} {route}` (`{method}` when no route matched) | 5xx, a transport error | 4xx |
-//! | gRPC | `{service}/{method}` | `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS` | every other code but `OK` |
+//! | gRPC | `{service}/{method}` (`grpc`, with `_OTHER` names, for a method the server does not have) | `UNKNOWN`, `DEADLINE_EXCEEDED`, `UNIMPLEMENTED`, `INTERNAL`, `UNAVAILABLE`, `DATA_LOSS` | every other code but `OK` |
 //!
 //! These follow OpenTelemetry's HTTP and RPC conventions for server spans.
 
@@ -89,6 +89,7 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for HttpServer 
             series: &instruments().http_server,
             first: Cow::Borrowed(known_method(req.method())),
             second: route_of(req).unwrap_or(Cow::Borrowed("")),
+            span_attributes: None,
         })
     }
 
@@ -185,9 +186,10 @@ fn grpc_method(path: &str) -> Option<(&str, &str)> {
 /// errors by status code (see the [module docs](self)), and
 /// `tta_rpc_server_duration_seconds` by service, method and code.
 ///
-/// The method names come from the request path: a client can send paths
-/// of methods that do not exist (the server answers `UNIMPLEMENTED`), so
-/// the metric's labels stay bounded by the cardinality guard.
+/// The method names come from the request path. A client can send the path
+/// of a method that does not exist: the server answers `UNIMPLEMENTED`, and
+/// the span and the metric then keep `_OTHER` instead of what the client
+/// sent, so neither span names nor labels grow with made-up paths.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrpcServer;
 
@@ -203,12 +205,10 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for GrpcServer 
         Some(extracted(req))
     }
 
-    fn request_attributes(&self, req: &http::Request<B>, attributes: &mut Vec<KeyValue>) {
+    /// `rpc.system`; `rpc.service` and `rpc.method` are written when the
+    /// call ends, once the status says whether the method exists.
+    fn request_attributes(&self, _req: &http::Request<B>, attributes: &mut Vec<KeyValue>) {
         attributes.push(KeyValue::new(attr::RPC_SYSTEM, "grpc"));
-        if let Some((service, method)) = grpc_method(req.uri().path()) {
-            attributes.push(KeyValue::new(attr::RPC_SERVICE, service.to_owned()));
-            attributes.push(KeyValue::new(attr::RPC_METHOD, method.to_owned()));
-        }
     }
 
     fn classify(&self, result: &Result<http::Response<RB>, E>) -> Option<&'static str> {
@@ -244,6 +244,7 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for GrpcServer 
             series: &instruments().rpc_server,
             first: Cow::Owned(service.to_owned()),
             second: Cow::Owned(method.to_owned()),
+            span_attributes: Some([attr::RPC_SERVICE, attr::RPC_METHOD]),
         })
     }
 
@@ -253,7 +254,20 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for GrpcServer 
             Err(_) => "transport",
         }
     }
+
+    /// `UNIMPLEMENTED`: no such method, so the path the client sent names
+    /// nothing: the span is `grpc` with `rpc.service` and `rpc.method`
+    /// `_OTHER`, and so are the metric's labels.
+    fn unknown_operation(&self, result: &Result<http::Response<RB>, E>) -> Option<&'static str> {
+        match result {
+            Ok(resp) if grpc_code(resp) == UNIMPLEMENTED => Some("grpc"),
+            _ => None,
+        }
+    }
 }
+
+/// The code of a call to a method the server does not have.
+const UNIMPLEMENTED: usize = 12;
 
 #[cfg(test)]
 mod tests {

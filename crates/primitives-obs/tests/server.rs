@@ -217,7 +217,32 @@ async fn a_tonic_server_gets_rpc_spans_status_codes_and_method_metrics() {
     let err = client.export(with(2)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Internal);
 
+    // A made-up method, as anyone can send: answered UNIMPLEMENTED, and
+    // its path becomes no span name and no label.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let made_up = http::Request::builder()
+        .method("POST")
+        .uri(format!("http://{addr}/attacker.Random123/Method456"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(channel, made_up).await.unwrap();
+    assert_eq!(resp.headers()["grpc-status"], "12");
+
     let spans = exporter.get_finished_spans().unwrap();
+    let unknown = by_name(&spans, "grpc");
+    assert_eq!(unknown.len(), 1, "{spans:#?}");
+    assert_eq!(attr(unknown[0], "rpc.method").as_deref(), Some("_OTHER"));
+    assert_eq!(attr(unknown[0], "rpc.service").as_deref(), Some("_OTHER"));
+    assert!(
+        spans.iter().all(|s| !s.name.contains("Random123")),
+        "a made-up path names no span"
+    );
     let name = "opentelemetry.proto.collector.trace.v1.TraceService/Export";
     let calls = by_name(&spans, name);
     assert_eq!(calls.len(), 3, "{spans:#?}");
@@ -276,6 +301,20 @@ async fn a_tonic_server_gets_rpc_spans_status_codes_and_method_metrics() {
             ],
         )
     };
+    assert_eq!(
+        value(
+            &samples,
+            "tta_rpc_server_duration_seconds_count",
+            &[
+                ("server", "otlp_grpc"),
+                ("rpc_service", "_OTHER"),
+                ("rpc_method", "_OTHER"),
+                ("grpc_status", "UNIMPLEMENTED"),
+            ],
+        ),
+        Some(1.0)
+    );
+    assert!(!handle.render().contains("Random123"), "nor a label");
     assert_eq!(node("expected", "grpc_invalid_argument"), Some(1.0));
     assert_eq!(node("error", "grpc_internal"), Some(1.0));
 }
