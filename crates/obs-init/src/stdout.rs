@@ -283,7 +283,13 @@ fn line(span: &SpanData, out: &mut String) {
                 let _ = write!(out, " {kind}");
             }
         }
-        _ => out.push_str(" ok"),
+        // An expected error (a not-found): an answer, not a failure.
+        _ => match attribute(span, attr::ERROR_TYPE) {
+            Some(kind) => {
+                let _ = write!(out, " expected {kind}");
+            }
+            None => out.push_str(" ok"),
+        },
     }
     for (key, label) in [
         (attr::RETRY_ATTEMPT, "attempt"),
@@ -369,6 +375,34 @@ mod tests {
                 "      fetch_user [mock] error upstream_unavailable attempt=1",
                 "      fetch_user [mock] ok attempt=2",
                 "    render [lambda] ok",
+            ],
+            "{out}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_expected_error_prints_as_expected_not_as_a_failure() {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .build();
+        let wf = lambda(|_: u32| async move {
+            Err::<u32, _>(WorkflowError::expected("not_found", "no user"))
+        })
+        .named("lookup")
+        .instrumented_with(Arc::new(Telemetry::with_tracer(provider.tracer("t"))));
+        let err = wf
+            .oneshot(Request::new(WorkflowContext::new("users"), 1))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), "not_found");
+        let mut out = String::new();
+        render_tree(&exporter.get_finished_spans().unwrap(), false, &mut out);
+        assert_eq!(
+            shape(&out),
+            [
+                "users [workflow] expected not_found",
+                "  lookup [lambda] expected not_found"
             ],
             "{out}"
         );
