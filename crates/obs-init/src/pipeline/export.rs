@@ -37,6 +37,12 @@ impl Exec {
     }
 }
 
+/// The wait before retry number `retry` (1-based): [`FIRST_BACKOFF`],
+/// doubled for each retry after the first.
+fn backoff(retry: u32) -> Duration {
+    FIRST_BACKOFF * 2u32.pow(retry.saturating_sub(1))
+}
+
 /// Whether a failed export is worth retrying, and why: the collector
 /// throttled (HTTP 429, gRPC `ResourceExhausted`) or was briefly unavailable
 /// (HTTP 502, 503, 504, gRPC `Unavailable`). The exporters report these only
@@ -106,7 +112,7 @@ impl<E: SpanExporter> Exporting<'_, E> {
             {
                 attempt += 1;
                 self.stats.export_retried(retry, &message);
-                std::thread::sleep(FIRST_BACKOFF * 2u32.pow(attempt - 1));
+                std::thread::sleep(backoff(attempt));
                 continue;
             }
             batch.clear();
@@ -208,7 +214,149 @@ pub(super) fn run<E: SpanExporter>(
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        collections::VecDeque,
+        sync::{Arc, Mutex},
+    };
+
+    use crossbeam_channel::unbounded;
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::{
+        error::OTelSdkResult,
+        trace::{InMemorySpanExporter, SdkTracerProvider},
+    };
+    use tta_primitives_obs::redact::Secrets;
+
     use super::*;
+
+    /// An exporter that answers each attempt from a script (an `Err` is the
+    /// message of an internal failure; past the script, success) and
+    /// records how many spans each attempt carried.
+    #[derive(Debug, Clone, Default)]
+    struct Scripted {
+        answers: Arc<Mutex<VecDeque<Option<&'static str>>>>,
+        attempts: Arc<Mutex<Vec<usize>>>,
+    }
+
+    impl SpanExporter for Scripted {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.attempts.lock().unwrap().push(batch.len());
+            match self.answers.lock().unwrap().pop_front().flatten() {
+                None => Ok(()),
+                Some(message) => Err(OTelSdkError::InternalFailure(message.to_owned())),
+            }
+        }
+    }
+
+    fn spans(n: usize) -> Vec<SpanData> {
+        let memory = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(memory.clone())
+            .build();
+        for _ in 0..n {
+            provider.tracer("t").in_span("s", |_| {});
+        }
+        memory.get_finished_spans().unwrap()
+    }
+
+    #[test]
+    fn a_throttled_export_is_retried_with_copies_only_once_one_failed_and_never_when_a_flush_waits()
+    {
+        const UNAVAILABLE: &str = "HTTP export failed with status code: 503";
+        let exporter = Scripted::default();
+        exporter.answers.lock().unwrap().extend([
+            // Batch 1: nothing failed before, so no copy is kept: dropped.
+            Some(UNAVAILABLE),
+            // Batch 2: copies are kept; two retries, then delivered.
+            Some(UNAVAILABLE),
+            Some(UNAVAILABLE),
+            None,
+            // Batch 3: a failure that retrying cannot cure.
+            Some("HTTP export failed with status code: 500"),
+            // Batch 4: retryable, but a flush is waiting.
+            Some(UNAVAILABLE),
+        ]);
+        let (_span_tx, span_rx) = unbounded();
+        let (control_tx, control_rx) = unbounded();
+        let inbox = Inbox {
+            spans: span_rx,
+            control: control_rx,
+        };
+        let stats = PipelineStats::new("scripted", Secrets::default());
+        let settings = QueueSettings {
+            capacity: 16,
+            max_batch: 16,
+            delay: Duration::from_secs(1),
+            export_timeout: None,
+        };
+        let mut this = Exporting {
+            exporter: exporter.clone(),
+            exec: &Exec::Plain,
+            inbox: &inbox,
+            settings,
+            stats: &stats,
+            last_warning: None,
+        };
+        let figures = |stats: &PipelineStats| {
+            let json = stats.to_json();
+            [
+                "exported_spans",
+                "dropped_spans",
+                "export_errors",
+                "export_retries",
+            ]
+            .map(|k| json[k].as_u64().unwrap())
+        };
+
+        let mut batch = spans(3);
+        this.export(&mut batch);
+        assert!(batch.is_empty());
+        assert_eq!(*exporter.attempts.lock().unwrap(), [3]);
+        assert_eq!(figures(&stats), [0, 3, 1, 0]);
+
+        let mut batch = spans(2);
+        let started = Instant::now();
+        this.export(&mut batch);
+        assert!(
+            started.elapsed() >= backoff(1) + backoff(2),
+            "the backoffs were waited"
+        );
+        assert_eq!(*exporter.attempts.lock().unwrap(), [3, 2, 2, 2]);
+        assert_eq!(figures(&stats), [2, 3, 1, 2]);
+
+        let mut batch = spans(1);
+        this.export(&mut batch);
+        assert_eq!(
+            exporter.attempts.lock().unwrap().len(),
+            5,
+            "a 500 is not retried"
+        );
+        assert_eq!(figures(&stats), [2, 4, 2, 2]);
+
+        let (ack, _acked) = crossbeam_channel::bounded(1);
+        control_tx.send(Control::Flush(ack)).unwrap();
+        let mut batch = spans(4);
+        this.export(&mut batch);
+        assert_eq!(
+            exporter.attempts.lock().unwrap().len(),
+            6,
+            "no retry while a flush waits"
+        );
+        assert_eq!(figures(&stats), [2, 8, 3, 2]);
+
+        // An empty batch is no export at all.
+        this.export(&mut Vec::new());
+        assert_eq!(exporter.attempts.lock().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn each_retry_waits_twice_as_long_as_the_one_before() {
+        let waits: Vec<_> = (1..=MAX_RETRIES).map(backoff).collect();
+        assert_eq!(
+            waits,
+            [Duration::from_millis(200), Duration::from_millis(400)]
+        );
+    }
 
     #[test]
     fn only_throttling_and_brief_unavailability_are_retried() {
