@@ -146,6 +146,7 @@ impl EventHandles {
 
 impl NodeMetrics {
     /// Records a finished execution.
+    #[inline]
     pub(crate) fn record_end(&self, outcome: &NodeOutcome<'_>, seconds: f64) {
         match outcome {
             NodeOutcome::Success => {
@@ -173,7 +174,10 @@ impl NodeMetrics {
         self.record_other(1, kind, seconds);
     }
 
-    /// Records an execution whose outcome is `LAZY_OUTCOMES[outcome]`.
+    /// Records an execution whose outcome is `LAZY_OUTCOMES[outcome]`
+    /// (kept out of line: the success path stays small enough to inline).
+    #[cold]
+    #[inline(never)]
     fn record_other(&self, outcome: usize, kind: &'static str, seconds: f64) {
         self.in_flight.decrement(1.0);
         self.counter(LAZY_OUTCOMES[outcome], kind).increment(1);

@@ -497,7 +497,7 @@ where
         let request_labels = self
             .describe
             .request_labels(&req)
-            .map(|labels| (labels, config.name.clone()));
+            .map(|labels| Box::new((labels, config.name.clone())));
         let inner = crate::span::in_context(cx.as_ref(), || self.inner.call(req));
         TelemetryFuture {
             inner,
@@ -530,8 +530,9 @@ struct Call {
     metrics: &'static NodeMetrics,
     cx: Option<Context>,
     anchor: Anchor,
-    /// The per-request server metric's labels, and the layer's name.
-    request_labels: Option<(RequestLabels, Cow<'static, str>)>,
+    /// The per-request server metric's labels, and the layer's name
+    /// (boxed: servers only, so other calls' futures stay small).
+    request_labels: Option<Box<(RequestLabels, Cow<'static, str>)>>,
     done: bool,
 }
 
@@ -554,7 +555,8 @@ impl Call {
             Ended::ClientError(kind) => self.metrics.record_end_expected(kind, seconds),
             Ended::Cancelled => self.metrics.record_end(&NodeOutcome::Cancelled, seconds),
         }
-        if let Some((labels, server)) = &self.request_labels {
+        if let Some(request) = &self.request_labels {
+            let (labels, server) = &**request;
             let (first, second) = match unknown {
                 Some(_) => ("_OTHER", "_OTHER"),
                 None => (&*labels.first, &*labels.second),
