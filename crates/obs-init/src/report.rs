@@ -114,6 +114,56 @@ mod tests {
     }
 
     #[test]
+    fn settling_sums_the_pipelines_and_counts_what_is_pending_at_the_deadline_as_dropped() {
+        use tta_primitives_obs::redact::Secrets;
+        let delivering = Arc::new(PipelineStats::new("a", Secrets::default()));
+        let stuck = Arc::new(PipelineStats::new("b", Secrets::default()));
+        for _ in 0..3 {
+            delivering.accepted();
+        }
+        // A retried export leaves an error behind, though nothing was lost.
+        delivering.export_retried("throttled", "HTTP export failed with status code: 429");
+        delivering.export_succeeded(3);
+        stuck.accepted();
+        stuck.accepted();
+
+        let now = ShutdownReport::snapshot(&[delivering.clone(), stuck.clone()]);
+        assert_eq!((now.exported, now.dropped, now.completed), (3, 0, true));
+        assert_eq!(
+            now.last_error, None,
+            "no error is shown while nothing was lost"
+        );
+        assert!(now.is_clean());
+
+        // The deadline passed with 2 spans pending: they are dropped.
+        let late = ShutdownReport::settle(
+            &[delivering.clone(), stuck.clone()],
+            false,
+            Duration::from_secs(5),
+        );
+        assert_eq!((late.exported, late.dropped), (3, 2));
+        assert_eq!((late.completed, late.took), (false, Duration::from_secs(5)));
+        assert!(!late.is_clean());
+
+        // In time but with a loss: not clean either, and the error shows.
+        let failing = Arc::new(PipelineStats::new("c", Secrets::default()));
+        failing.accepted();
+        failing.export_failed("export_failed", 1, "HTTP export failed: network error");
+        let lossy = ShutdownReport::settle(&[delivering, failing], true, Duration::from_millis(7));
+        assert!(lossy.completed && !lossy.is_clean());
+        assert_eq!(lossy.took, Duration::from_millis(7));
+        assert_eq!(
+            lossy.last_error.as_deref(),
+            Some("HTTP export failed: network error")
+        );
+        let clean = ShutdownReport {
+            completed: false,
+            ..now
+        };
+        assert!(!clean.is_clean(), "a flush that timed out is not clean");
+    }
+
+    #[test]
     fn the_report_never_says_flushed_when_spans_were_lost() {
         assert_eq!(
             report(true, 10, 0, None),
