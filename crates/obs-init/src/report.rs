@@ -53,8 +53,13 @@ impl ShutdownReport {
             completed: true,
             exported: pipelines.iter().map(|p| p.exported()).sum(),
             dropped,
+            // The error of a pipeline that lost spans (another's retried
+            // error explains nothing that was lost).
             last_error: if dropped > 0 {
-                pipelines.iter().find_map(|p| p.last_error())
+                pipelines
+                    .iter()
+                    .filter(|p| p.dropped() > 0)
+                    .find_map(|p| p.last_error())
             } else {
                 None
             },
