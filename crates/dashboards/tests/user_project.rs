@@ -21,12 +21,19 @@ latency_threshold_seconds = 0.25
 latency_target = 0.95
 "#;
 
-fn generator(args: &[&Path]) -> std::process::Output {
+/// Runs the installed binary on the project's SLO file and output folder;
+/// with `check`, writing nothing.
+fn generator(check: bool, slo: &Path, out: &Path) -> std::process::Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tta-dashboards"));
-    for pair in args.chunks(2) {
-        cmd.arg(pair[0]).arg(pair[1]);
+    if check {
+        cmd.arg("--check");
     }
-    cmd.output().expect("the tta-dashboards binary runs")
+    cmd.arg("--config")
+        .arg(slo)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("the tta-dashboards binary runs")
 }
 
 fn shown(out: &std::process::Output) -> String {
@@ -59,9 +66,8 @@ fn a_user_project_gets_rules_and_dashboards_for_its_own_workflows() {
     let slo = project.join("slo.toml");
     std::fs::write(&slo, SLO).unwrap();
     let out_dir = project.join("observability");
-    let (config_flag, out_flag) = (Path::new("--config"), Path::new("--out"));
 
-    let out = generator(&[config_flag, &slo, out_flag, &out_dir]);
+    let out = generator(false, &slo, &out_dir);
     assert!(out.status.success(), "{}", shown(&out));
 
     let rules = out_dir.join("deploy/prometheus/rules");
@@ -99,22 +105,10 @@ fn a_user_project_gets_rules_and_dashboards_for_its_own_workflows() {
     assert!(out_dir.join("docs/runbooks.md").exists());
 
     // --check: current now, stale once the project's SLO file changes.
-    let out = Command::new(env!("CARGO_BIN_EXE_tta-dashboards"))
-        .args(["--check", "--config"])
-        .arg(&slo)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = generator(true, &slo, &out_dir);
     assert!(out.status.success(), "{}", shown(&out));
     std::fs::write(&slo, SLO.replace("0.995", "0.999")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tta-dashboards"))
-        .args(["--check", "--config"])
-        .arg(&slo)
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let out = generator(true, &slo, &out_dir);
     assert!(!out.status.success());
     assert!(
         shown(&out).contains("tta-slo-recording.yml"),
@@ -124,7 +118,7 @@ fn a_user_project_gets_rules_and_dashboards_for_its_own_workflows() {
 
     // A bad SLO file names the file and the field.
     std::fs::write(&slo, SLO.replace("0.995", "1.5")).unwrap();
-    let out = generator(&[config_flag, &slo, out_flag, &out_dir]);
+    let out = generator(false, &slo, &out_dir);
     assert!(!out.status.success());
     assert!(
         shown(&out).contains("availability_target"),

@@ -183,7 +183,7 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for Http {
         }
         attributes.push(KeyValue::new(attr::URL_PATH, req.uri().path().to_owned()));
         if let Some(route) = crate::server::route_of(req) {
-            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route));
+            attributes.push(KeyValue::new(attr::HTTP_ROUTE, route.to_owned()));
         }
     }
 

@@ -30,13 +30,14 @@ use crate::{
 /// The route template of a request: an [`HttpRoute`] extension, else (with
 /// the `axum` feature) axum's `MatchedPath`, which axum's router sets for
 /// the middleware added with `Router::layer` or `route_layer`.
-pub(crate) fn route_of<B>(req: &http::Request<B>) -> Option<Cow<'static, str>> {
+/// Borrowed: each use copies only what it keeps.
+pub(crate) fn route_of<B>(req: &http::Request<B>) -> Option<&str> {
     if let Some(route) = req.extensions().get::<HttpRoute>() {
-        return Some(route.0.clone());
+        return Some(&route.0);
     }
     #[cfg(feature = "axum")]
     if let Some(matched) = req.extensions().get::<axum::extract::MatchedPath>() {
-        return Some(Cow::Owned(matched.as_str().to_owned()));
+        return Some(matched.as_str());
     }
     None
 }
@@ -88,7 +89,7 @@ impl<B, RB, E> Describe<http::Request<B>, http::Response<RB>, E> for HttpServer 
         Some(RequestLabels {
             series: &instruments().http_server,
             first: Cow::Borrowed(known_method(req.method())),
-            second: route_of(req).unwrap_or(Cow::Borrowed("")),
+            second: Cow::Owned(route_of(req).unwrap_or_default().to_owned()),
             span_attributes: None,
         })
     }

@@ -1,6 +1,6 @@
 //! One workflow execution is exactly one trace, nested as the workflow is.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use opentelemetry::{
     Value,
@@ -34,24 +34,9 @@ fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
 /// Renders the span tree, children in start order, with the attributes that
 /// describe the workflow's structure.
 fn render(spans: &[SpanData]) -> String {
-    let mut children: HashMap<SpanId, Vec<&SpanData>> = HashMap::new();
-    let mut roots = Vec::new();
-    for span in spans {
-        if span.parent_span_id == SpanId::INVALID {
-            roots.push(span);
-        } else {
-            children.entry(span.parent_span_id).or_default().push(span);
-        }
-    }
-    fn walk(
-        span: &SpanData,
-        depth: usize,
-        children: &HashMap<SpanId, Vec<&SpanData>>,
-        out: &mut String,
-    ) {
+    tta_test_support::spans::render_tree(spans, |span| {
         let mut line = format!(
-            "{}{} [{}]",
-            "  ".repeat(depth),
+            "{} [{}]",
             span.name,
             attr(span, "tta.primitive.type").unwrap()
         );
@@ -76,27 +61,8 @@ fn render(spans: &[SpanData]) -> String {
         if !events.is_empty() {
             line.push_str(&format!(" events={}", events.join(",")));
         }
-        out.push_str(&line);
-        out.push('\n');
-        let mut kids = children
-            .get(&span.span_context.span_id())
-            .cloned()
-            .unwrap_or_default();
-        kids.sort_by_key(|s| {
-            (
-                s.start_time,
-                attr(s, "tta.step.index").map(|v| v.to_string()),
-            )
-        });
-        for kid in kids {
-            walk(kid, depth + 1, children, out);
-        }
-    }
-    let mut out = String::new();
-    for root in roots {
-        walk(root, 0, &children, &mut out);
-    }
-    out
+        line
+    })
 }
 
 /// Every span starts no earlier and ends no later than its parent.

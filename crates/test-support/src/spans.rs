@@ -1,6 +1,6 @@
 //! Span helpers: a processor for benchmarks that counts the spans that end
-//! and drops them (so what is measured is recording, not export), and the
-//! check that finished spans nest in time.
+//! and drops them (so what is measured is recording, not export), the
+//! check that finished spans nest in time, and the span tree as text.
 
 use std::{
     collections::HashMap,
@@ -125,4 +125,56 @@ pub fn not_nested_in_time(spans: &[SpanData]) -> Vec<String> {
         }
     }
     faults
+}
+
+/// The span trees of `spans` as text: one line per span, made by `line`,
+/// indented two spaces per level; children in start order (ties by
+/// `tta.step.index`), roots (spans whose parent is not among `spans`) in
+/// start order.
+///
+/// ```
+/// use opentelemetry::trace::{Tracer, TracerProvider};
+///
+/// let (exporter, provider) = tta_test_support::spans::in_memory();
+/// provider.tracer("t").in_span("parent", |_| {
+///     provider.tracer("t").in_span("child", |_| {});
+/// });
+/// let tree = tta_test_support::spans::render_tree(&exporter.get_finished_spans().unwrap(), |s| {
+///     s.name.to_string()
+/// });
+/// assert_eq!(tree, "parent\n  child\n");
+/// ```
+pub fn render_tree(spans: &[SpanData], line: impl Fn(&SpanData) -> String) -> String {
+    let ids: std::collections::HashSet<_> =
+        spans.iter().map(|s| s.span_context.span_id()).collect();
+    let mut children: HashMap<_, Vec<&SpanData>> = HashMap::new();
+    let mut roots = Vec::new();
+    for span in spans {
+        if ids.contains(&span.parent_span_id) {
+            children.entry(span.parent_span_id).or_default().push(span);
+        } else {
+            roots.push(span);
+        }
+    }
+    let order = |s: &&SpanData| {
+        (
+            s.start_time,
+            attribute(s, "tta.step.index").map(Value::to_string),
+        )
+    };
+    roots.sort_by_key(order);
+    let mut out = String::new();
+    let mut stack: Vec<(&SpanData, usize)> = roots.into_iter().rev().map(|s| (s, 0)).collect();
+    while let Some((span, depth)) = stack.pop() {
+        out.push_str(&"  ".repeat(depth));
+        out.push_str(&line(span));
+        out.push('\n');
+        let mut kids = children
+            .get(&span.span_context.span_id())
+            .cloned()
+            .unwrap_or_default();
+        kids.sort_by_key(order);
+        stack.extend(kids.into_iter().rev().map(|k| (k, depth + 1)));
+    }
+    out
 }

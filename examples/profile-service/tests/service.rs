@@ -4,7 +4,6 @@
 //! the binary stopped by SIGTERM.
 
 use std::{
-    collections::HashMap,
     process::Command,
     time::{Duration, Instant},
 };
@@ -19,7 +18,7 @@ use tta_test_support::{
     exposition::{parse_exposition, value},
     get, post,
     process::Process,
-    spans::attribute,
+    spans::{attribute, render_tree},
 };
 
 /// The in-memory exporter, kept readable after the shutdown that flushes it
@@ -36,27 +35,10 @@ impl SpanExporter for KeepOnShutdown {
 /// The span tree under each root, one line per span: its name, primitive
 /// type and, where they say something, retry attempt, error type and class.
 fn render(spans: &[SpanData]) -> String {
-    let ids: std::collections::HashSet<_> =
-        spans.iter().map(|s| s.span_context.span_id()).collect();
-    let mut children: HashMap<_, Vec<&SpanData>> = HashMap::new();
-    let mut roots = Vec::new();
-    for span in spans {
-        if ids.contains(&span.parent_span_id) {
-            children.entry(span.parent_span_id).or_default().push(span);
-        } else {
-            roots.push(span);
-        }
-    }
-    fn walk(
-        span: &SpanData,
-        depth: usize,
-        children: &HashMap<tta_primitives_obs::opentelemetry::trace::SpanId, Vec<&SpanData>>,
-        out: &mut String,
-    ) {
-        let get = |key: &str| attribute(span, key).map(|v| v.to_string());
-        out.push_str(&format!("{}{}", "  ".repeat(depth), span.name));
-        if let Some(t) = get("tta.primitive.type") {
-            out.push_str(&format!(" [{t}]"));
+    render_tree(spans, |span| {
+        let mut line = span.name.to_string();
+        if let Some(t) = attribute(span, "tta.primitive.type") {
+            line.push_str(&format!(" [{t}]"));
         }
         for key in [
             "tta.retry.attempt",
@@ -65,31 +47,12 @@ fn render(spans: &[SpanData]) -> String {
             "http.response.status_code",
             "gen_ai.usage.output_tokens",
         ] {
-            if let Some(v) = get(key) {
-                out.push_str(&format!(" {key}={v}"));
+            if let Some(v) = attribute(span, key) {
+                line.push_str(&format!(" {key}={v}"));
             }
         }
-        out.push('\n');
-        let mut kids = children
-            .get(&span.span_context.span_id())
-            .cloned()
-            .unwrap_or_default();
-        kids.sort_by_key(|s| {
-            (
-                s.start_time,
-                attribute(s, "tta.step.index").map(|v| v.to_string()),
-            )
-        });
-        for kid in kids {
-            walk(kid, depth + 1, children, out);
-        }
-    }
-    roots.sort_by_key(|s| s.start_time);
-    let mut out = String::new();
-    for root in roots {
-        walk(root, 0, &children, &mut out);
-    }
-    out
+        line
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
