@@ -220,14 +220,11 @@ mod tests {
     };
 
     use crossbeam_channel::unbounded;
-    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
-    use opentelemetry_sdk::{
-        error::OTelSdkResult,
-        trace::{InMemorySpanExporter, SdkTracerProvider},
-    };
+    use opentelemetry_sdk::error::OTelSdkResult;
     use tta_primitives_obs::redact::Secrets;
 
     use super::*;
+    use crate::pipeline::tests::spans;
 
     /// An exporter that answers each attempt from a script (an `Err` is the
     /// message of an internal failure; past the script, success) and
@@ -246,17 +243,6 @@ mod tests {
                 Some(message) => Err(OTelSdkError::InternalFailure(message.to_owned())),
             }
         }
-    }
-
-    fn spans(n: usize) -> Vec<SpanData> {
-        let memory = InMemorySpanExporter::default();
-        let provider = SdkTracerProvider::builder()
-            .with_simple_exporter(memory.clone())
-            .build();
-        for _ in 0..n {
-            provider.tracer("t").in_span("s", |_| {});
-        }
-        memory.get_finished_spans().unwrap()
     }
 
     #[test]

@@ -246,3 +246,111 @@ fn drain_as_dropped(inbox: &Inbox, stats: &PipelineStats) {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
+    use tta_primitives_obs::redact::Secrets;
+
+    use super::*;
+
+    /// `n` finished spans, as the SDK hands them to a processor.
+    pub(crate) fn spans(n: usize) -> Vec<SpanData> {
+        let memory = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder()
+            .with_simple_exporter(memory.clone())
+            .build();
+        for _ in 0..n {
+            provider.tracer("t").in_span("s", |_| {});
+        }
+        memory.get_finished_spans().unwrap()
+    }
+
+    fn settings() -> QueueSettings {
+        QueueSettings {
+            capacity: 8,
+            max_batch: 8,
+            delay: Duration::from_secs(60),
+            export_timeout: None,
+        }
+    }
+
+    #[test]
+    fn an_exporter_that_cannot_start_drops_and_counts_every_span_and_still_shuts_down() {
+        let stats = Arc::new(PipelineStats::new("broken", Secrets::default()));
+        let processor = QueueProcessor::spawn::<InMemorySpanExporter, _>(
+            || Err("no such host".into()),
+            &Resource::builder_empty().build(),
+            settings(),
+            Arc::clone(&stats),
+        );
+        assert_eq!(
+            format!("{processor:?}"),
+            r#"QueueProcessor { exporter: "broken", .. }"#
+        );
+        for span in spans(3) {
+            processor.on_end(span);
+        }
+        // A flush is answered; the spans it passed are dropped, not kept.
+        processor.force_flush().unwrap();
+        assert_eq!((stats.dropped(), stats.pending()), (3, 0));
+        assert!(matches!(stats.status(), Status::Failing(r) if r.contains("no such host")));
+        processor
+            .shutdown_with_timeout(Duration::from_secs(5))
+            .unwrap();
+        // After shutdown, a span is dropped as too late.
+        processor.on_end(spans(1).remove(0));
+        assert_eq!(stats.dropped(), 4);
+        assert_eq!(stats.exported(), 0);
+    }
+
+    #[test]
+    fn spans_queued_when_shutdown_arrives_are_dropped_by_a_pipeline_without_exporter() {
+        let stats = Arc::new(PipelineStats::new("broken", Secrets::default()));
+        // The exporter fails to start only once the spans are queued.
+        let (go, wait) = bounded::<()>(0);
+        let processor = QueueProcessor::spawn::<InMemorySpanExporter, _>(
+            move || {
+                let _ = wait.recv();
+                Err("refused".into())
+            },
+            &Resource::builder_empty().build(),
+            settings(),
+            Arc::clone(&stats),
+        );
+        for span in spans(2) {
+            processor.on_end(span);
+        }
+        let (ack, acked) = bounded(1);
+        processor.control.send(Control::Shutdown(ack)).unwrap();
+        go.send(()).unwrap();
+        acked.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!((stats.dropped(), stats.pending()), (2, 0));
+    }
+
+    #[test]
+    fn a_working_exporter_delivers_on_flush() {
+        let memory = InMemorySpanExporter::default();
+        let stats = Arc::new(PipelineStats::new("memory", Secrets::default()));
+        let processor = QueueProcessor::start(
+            memory.clone(),
+            &Resource::builder_empty().build(),
+            settings(),
+            Arc::clone(&stats),
+        );
+        for span in spans(2) {
+            processor.on_end(span);
+        }
+        processor.force_flush().unwrap();
+        assert_eq!(memory.get_finished_spans().unwrap().len(), 2);
+        assert_eq!((stats.exported(), stats.pending()), (2, 0));
+        processor
+            .shutdown_with_timeout(Duration::from_secs(5))
+            .unwrap();
+        assert!(matches!(
+            processor.shutdown_with_timeout(Duration::from_secs(1)),
+            Err(OTelSdkError::AlreadyShutdown)
+        ));
+    }
+}

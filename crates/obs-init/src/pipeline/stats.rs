@@ -358,4 +358,105 @@ mod tests {
         assert!(!json.contains("hunter2"), "{json}");
         assert!(json.contains("refused token ***"), "{json}");
     }
+
+    #[test]
+    fn without_an_exporter_the_pipeline_fails_and_counts_what_it_drops_until_abandoned() {
+        let stats = PipelineStats::new("none", Secrets::default());
+        assert_eq!(stats.exporter(), "none");
+        assert_eq!(stats.status(), Status::Ok);
+        assert_eq!(stats.last_error(), None);
+        stats.no_exporter("no such host");
+        assert_eq!(
+            stats.status(),
+            Status::Failing("the exporter could not start: no such host".into())
+        );
+        assert_eq!(stats.last_error().as_deref(), Some("no such host"));
+        for _ in 0..3 {
+            stats.accepted();
+        }
+        stats.lost_unsent(reason::NO_EXPORTER, 2);
+        assert_eq!((stats.dropped(), stats.pending()), (2, 1));
+        assert_eq!(stats.abandon(), 1);
+        // Counted once: after the deadline, nothing more is lost.
+        stats.lost_unsent(reason::NO_EXPORTER, 1);
+        stats.export_failed(reason::EXPORT_FAILED, 1, "late");
+        assert_eq!((stats.dropped(), stats.pending()), (3, 0));
+        assert_eq!(stats.to_json()["export_errors"], 0);
+        assert_eq!(stats.last_error().as_deref(), Some("no such host"));
+    }
+
+    #[test]
+    fn a_retry_is_counted_and_named_but_fails_nothing_until_the_export_fails() {
+        let stats = PipelineStats::new("test", Secrets::default());
+        stats.accepted();
+        stats.export_started();
+        stats.export_retried(reason::THROTTLED, "status code: 429");
+        assert!(!stats.last_export_failed());
+        assert_eq!(stats.status(), Status::Ok);
+        assert_eq!(stats.last_error().as_deref(), Some("status code: 429"));
+        let message = stats.export_failed(reason::THROTTLED, 1, "status code: 429 again");
+        assert_eq!(message, "status code: 429 again");
+        assert!(stats.last_export_failed());
+        stats.accepted();
+        stats.export_failed(reason::TIMEOUT, 1, "timed out");
+        assert_eq!(
+            stats.status(),
+            Status::Failing("the last 2 export(s) failed: timed out".into())
+        );
+        let json = stats.to_json();
+        assert_eq!(json["exporter"], "test");
+        assert_eq!(json["status"], "failing");
+        assert_eq!(json["reason"], "the last 2 export(s) failed: timed out");
+        assert_eq!(json["export_retries"], 1);
+        assert_eq!(json["export_errors"], 2);
+        assert_eq!(json["dropped_spans"], 2);
+        assert_eq!(json["last_error"], "timed out");
+        assert!(json["last_successful_export_unix_seconds"].is_null());
+        stats.accepted();
+        stats.export_succeeded(1);
+        assert!(!stats.last_export_failed());
+        let json = stats.to_json();
+        assert_eq!(
+            (json["status"].as_str(), json["reason"].as_str()),
+            (Some("ok"), None)
+        );
+        assert!(
+            json["last_successful_export_unix_seconds"]
+                .as_f64()
+                .unwrap()
+                > 1.7e9
+        );
+    }
+
+    #[test]
+    fn pending_counts_what_is_neither_exported_nor_lost() {
+        let stats = PipelineStats::new("test", Secrets::default());
+        for _ in 0..5 {
+            stats.accepted();
+        }
+        stats.export_succeeded(2);
+        stats.export_failed(reason::EXPORT_FAILED, 1, "refused");
+        // Rejected spans never entered the queue: they are not pending.
+        stats.rejected(reason::QUEUE_FULL, 4);
+        assert_eq!(stats.pending(), 2);
+        assert_eq!(stats.to_json()["pending_spans"], 2);
+        assert_eq!((stats.exported(), stats.dropped()), (2, 5));
+    }
+
+    #[test]
+    fn an_export_that_waits_too_long_fails_the_pipeline_before_it_times_out() {
+        let stats = PipelineStats::new("test", Secrets::default());
+        stats.export_started();
+        assert_eq!(stats.status(), Status::Ok, "just started");
+        stats.state().export_started = Instant::now().checked_sub(STALLED_AFTER);
+        assert_eq!(
+            stats.status(),
+            Status::Failing(format!(
+                "an export has waited {} s for the collector",
+                STALLED_AFTER.as_secs()
+            ))
+        );
+        stats.export_succeeded(0);
+        assert_eq!(stats.status(), Status::Ok);
+    }
 }
