@@ -61,3 +61,54 @@ impl Anchor {
         self.wall(self.offset(t))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node-clock reading strictly after `t`.
+    fn after(t: Instant) -> Instant {
+        loop {
+            let now = observe::now();
+            if now > t {
+                return now;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    #[test]
+    fn wall_times_are_the_anchor_plus_the_node_clocks_offset() {
+        let anchor = Anchor::now();
+        let start = anchor.started();
+        let later = after(start);
+        let offset = anchor.offset(later);
+        assert_eq!(
+            u128::from(offset),
+            (later - start).as_nanos(),
+            "the offset is the node clock's"
+        );
+        assert!(offset > 0);
+        let at_start = anchor.wall(0);
+        assert!(
+            at_start.duration_since(SystemTime::UNIX_EPOCH).unwrap() > Duration::from_secs(1 << 30),
+            "the anchor holds a real wall-clock time"
+        );
+        assert_eq!(anchor.wall(5), at_start + Duration::from_nanos(5));
+        assert_eq!(
+            anchor.wall_at(later),
+            at_start + Duration::from_nanos(offset)
+        );
+        assert_eq!(anchor.wall_at(start), at_start);
+    }
+
+    #[test]
+    fn a_reading_before_the_anchor_is_at_the_anchor_and_a_metrics_only_anchor_reads_no_wall_clock()
+    {
+        let before = observe::now();
+        let anchor = Anchor::monotonic_only();
+        assert!(anchor.started() >= before);
+        assert_eq!(anchor.offset(before), 0);
+        assert_eq!(anchor.wall(0), SystemTime::UNIX_EPOCH);
+    }
+}

@@ -99,3 +99,34 @@ impl<const N: usize, V: Clone> HandleCache<N, V> {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_label_set_finds_its_own_value_among_many() {
+        let cache: HandleCache<2, usize> = HandleCache::new(1000);
+        assert!(cache.is_empty());
+        let labels: Vec<[String; 2]> = (0..300)
+            .map(|i| [format!("provider{}", i % 7), format!("model{i}")])
+            .collect();
+        for (i, [a, b]) in labels.iter().enumerate() {
+            assert_eq!(cache.insert_with([a.as_str(), b.as_str()], || i), Some(i));
+        }
+        assert!(!cache.is_empty());
+        assert_eq!(cache.len(), 300);
+        for (i, [a, b]) in labels.iter().enumerate() {
+            assert_eq!(cache.get([a.as_str(), b.as_str()]), Some(i), "{a} {b}");
+        }
+        assert_eq!(cache.get(["provider0", "model1"]), None);
+        assert_eq!(cache.get(["model1", "provider1"]), None, "order matters");
+    }
+
+    #[test]
+    fn the_cap_is_at_least_one_label_set() {
+        let cache: HandleCache<1, u8> = HandleCache::new(0);
+        assert_eq!(cache.insert_with(["a"], || 1), Some(1));
+        assert_eq!(cache.insert_with(["b"], || 2), None);
+    }
+}

@@ -111,3 +111,44 @@ where
 }
 
 impl<W> Primitive for Instrumented<W> {}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures_util::FutureExt as _;
+    use tokio::sync::Notify;
+    use tower::{ServiceExt as _, limit::ConcurrencyLimit, service_fn};
+    use tta_primitives_core::{WorkflowContext, prelude::*};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_instrumented_workflow_is_as_ready_as_the_workflow_it_wraps() {
+        let gate = Arc::new(Notify::new());
+        let waits = Arc::clone(&gate);
+        let slow = service_fn(move |r: Request<u32>| {
+            let gate = Arc::clone(&waits);
+            async move {
+                gate.notified().await;
+                Ok::<_, WorkflowError>(r.input)
+            }
+        });
+        let wf = step(ConcurrencyLimit::new(slow, 1))
+            .named("one_slot")
+            .instrumented_metrics_only();
+        assert!(format!("{wf:?}").starts_with("Instrumented { inner: "));
+        let mut holder = wf.clone();
+        holder.ready().await.unwrap();
+        let held = tokio::spawn(holder.call(Request::new(WorkflowContext::new("bp"), 7)));
+        tokio::task::yield_now().await;
+        let mut waiting = wf.clone();
+        assert!(
+            waiting.ready().now_or_never().is_none(),
+            "not ready while the inner service's only slot is taken"
+        );
+        gate.notify_one();
+        assert_eq!(held.await.unwrap().unwrap(), 7);
+        assert!(waiting.ready().now_or_never().is_some(), "ready again");
+    }
+}

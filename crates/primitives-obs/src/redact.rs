@@ -193,4 +193,36 @@ mod tests {
         short.add("on");
         assert!(short.is_empty());
     }
+
+    #[test]
+    fn values_count_from_four_characters_and_their_words_from_eight() {
+        let mut secrets = Secrets::default();
+        secrets.add("abc");
+        assert!(secrets.is_empty(), "three characters protect nothing");
+        secrets.add(" abcd ");
+        assert!(!secrets.is_empty());
+        assert_eq!(secrets.scrub("x abcd y"), "x *** y", "held trimmed");
+        // "Token" and "1234567" are too short to be hidden alone; the
+        // eight-character word is.
+        secrets.add("Token 12345678 1234567");
+        assert_eq!(format!("{secrets:?}"), "Secrets(3 held)");
+        assert_eq!(
+            secrets.scrub("Token 12345678 1234567; 12345678; Token 1234567"),
+            "***; ***; Token 1234567"
+        );
+        // A one-word value is held once, not again as its own word.
+        let mut one = Secrets::default();
+        one.add("abcdefghij");
+        assert_eq!(format!("{one:?}"), "Secrets(1 held)");
+        // add_url holds nothing of a URL without credentials.
+        let mut none = Secrets::default();
+        none.add_url("https://collector:4318/v1/traces");
+        none.add_url("not a url");
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn an_empty_query_pair_stays_empty() {
+        assert_eq!(redact_url("http://h/p?&k=v&"), "http://h/p?&k=***&");
+    }
 }
