@@ -48,21 +48,16 @@ impl ShutdownReport {
 
     /// The figures now, without shutting anything down.
     pub(crate) fn snapshot(pipelines: &[Arc<PipelineStats>]) -> Self {
-        let dropped = pipelines.iter().map(|p| p.dropped()).sum();
         Self {
             completed: true,
             exported: pipelines.iter().map(|p| p.exported()).sum(),
-            dropped,
+            dropped: pipelines.iter().map(|p| p.dropped()).sum(),
             // The error of a pipeline that lost spans (another's retried
             // error explains nothing that was lost).
-            last_error: if dropped > 0 {
-                pipelines
-                    .iter()
-                    .filter(|p| p.dropped() > 0)
-                    .find_map(|p| p.last_error())
-            } else {
-                None
-            },
+            last_error: pipelines
+                .iter()
+                .filter(|p| p.dropped() > 0)
+                .find_map(|p| p.last_error()),
             took: Duration::ZERO,
         }
     }

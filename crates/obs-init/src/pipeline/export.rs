@@ -105,9 +105,9 @@ impl<E: SpanExporter> Exporting<'_, E> {
             };
             let message = error.to_string();
             let retry = retry_reason(&message);
+            // A copy is left in `batch` only while retries remain.
             if let Some(retry) = retry
                 && !batch.is_empty()
-                && attempt < MAX_RETRIES
                 && self.inbox.control.is_empty()
             {
                 attempt += 1;
@@ -310,6 +310,8 @@ mod tests {
         assert_eq!(*exporter.attempts.lock().unwrap(), [3, 2, 2, 2]);
         assert_eq!(figures(&stats), [2, 3, 1, 2]);
 
+        let warned = this.last_warning;
+        assert!(warned.is_some(), "the first failure warned");
         let mut batch = spans(1);
         this.export(&mut batch);
         assert_eq!(
@@ -317,6 +319,7 @@ mod tests {
             5,
             "a 500 is not retried"
         );
+        assert_eq!(this.last_warning, warned, "one warning a minute");
         assert_eq!(figures(&stats), [2, 4, 2, 2]);
 
         let (ack, _acked) = crossbeam_channel::bounded(1);
@@ -333,6 +336,37 @@ mod tests {
         // An empty batch is no export at all.
         this.export(&mut Vec::new());
         assert_eq!(exporter.attempts.lock().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn a_drain_exports_what_is_queued_in_batches_of_the_largest_size() {
+        let exporter = Scripted::default();
+        let (span_tx, span_rx) = unbounded();
+        let (_control_tx, control_rx) = unbounded();
+        let inbox = Inbox {
+            spans: span_rx,
+            control: control_rx,
+        };
+        for span in spans(5) {
+            span_tx.send(Box::new(span)).unwrap();
+        }
+        let stats = PipelineStats::new("scripted", Secrets::default());
+        let mut this = Exporting {
+            exporter: exporter.clone(),
+            exec: &Exec::Plain,
+            inbox: &inbox,
+            settings: QueueSettings {
+                capacity: 16,
+                max_batch: 2,
+                delay: Duration::from_secs(1),
+                export_timeout: None,
+            },
+            stats: &stats,
+            last_warning: None,
+        };
+        this.drain(&mut Vec::new());
+        assert_eq!(*exporter.attempts.lock().unwrap(), [2, 2, 1]);
+        assert_eq!(stats.exported(), 5);
     }
 
     #[test]

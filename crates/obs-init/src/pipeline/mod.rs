@@ -232,18 +232,28 @@ fn drain_as_dropped(inbox: &Inbox, stats: &PipelineStats) {
                 Ok(_) => stats.lost_unsent(reason::NO_EXPORTER, 1),
                 Err(_) => return,
             },
+            // `select!` picks among ready channels at random: a request is
+            // answered only once the spans queued before it are counted.
             recv(inbox.control) -> request => match request {
-                Ok(Control::Flush(ack)) => { let _ = ack.send(()); }
+                Ok(Control::Flush(ack)) => {
+                    drop_queued(inbox, stats);
+                    let _ = ack.send(());
+                }
                 Ok(Control::Shutdown(ack)) => {
-                    while inbox.spans.try_recv().is_ok() {
-                        stats.lost_unsent(reason::NO_EXPORTER, 1);
-                    }
+                    drop_queued(inbox, stats);
                     let _ = ack.send(());
                     return;
                 }
                 Err(_) => return,
             },
         }
+    }
+}
+
+/// Drops (and counts) the spans queued now.
+fn drop_queued(inbox: &Inbox, stats: &PipelineStats) {
+    while inbox.spans.try_recv().is_ok() {
+        stats.lost_unsent(reason::NO_EXPORTER, 1);
     }
 }
 

@@ -448,7 +448,13 @@ mod tests {
         let stats = PipelineStats::new("test", Secrets::default());
         stats.export_started();
         assert_eq!(stats.status(), Status::Ok, "just started");
-        stats.state().export_started = Instant::now().checked_sub(STALLED_AFTER);
+        // The export started STALLED_AFTER ago.
+        {
+            let mut state = stats.state();
+            state.export_started = state
+                .export_started
+                .and_then(|t| t.checked_sub(STALLED_AFTER));
+        }
         assert_eq!(
             stats.status(),
             Status::Failing(format!(
