@@ -65,11 +65,14 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Mutation testing with cargo-mutants (installed when missing) of
-    /// `primitives-core` (default), `primitives-obs` or `obs-init`'s
-    /// pipeline; arguments after `--` go to cargo-mutants (e.g. `--list`,
+    /// `primitives-core` (default), `primitives-obs` (its parts `:nodes`,
+    /// `:metrics` and `:layers` in turn) or `obs-init`'s pipeline;
+    /// arguments after `--` go to cargo-mutants (e.g. `--list`,
     /// `--file src/retry.rs`). Not part of `ci`: tens of minutes a crate.
     Mutants {
-        /// The crate: primitives-core, primitives-obs or obs-init.
+        /// The crate (primitives-core, primitives-obs or obs-init) or one
+        /// part (primitives-obs:nodes, primitives-obs:metrics,
+        /// primitives-obs:layers).
         #[arg(default_value = "primitives-core")]
         krate: String,
         /// Arguments for cargo-mutants.

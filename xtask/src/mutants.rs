@@ -12,8 +12,10 @@ use std::{path::Path, process::Command};
 /// The cargo-mutants release this command was written against.
 const VERSION: &str = "27";
 
-/// What one crate's run mutates and which tests judge it.
+/// What one run mutates and which tests judge it: a crate, or one part of
+/// a crate too large for one run (`primitives-obs:layers`).
 struct Target {
+    /// `crate` or `crate:part`; `cargo xtask mutants crate` runs every part.
     name: &'static str,
     package: &'static str,
     /// Packages whose tests judge the mutants the crate's own tests missed.
@@ -25,6 +27,21 @@ struct Target {
     test_args: &'static [&'static str],
 }
 
+impl Target {
+    /// The crate's name, without the part.
+    fn krate(&self) -> &'static str {
+        self.name.split(':').next().unwrap_or(self.name)
+    }
+
+    /// The report folder under `target/mutants/` (`crate` or `crate-part`).
+    fn folder(&self) -> String {
+        self.name.replace(':', "-")
+    }
+}
+
+/// The tests of primitives-obs that judge its parts: unit tests and
+/// integration tests, never the doctests (each one a binary to build for
+/// every mutant; the unit tests pin what the examples show).
 const TARGETS: &[Target] = &[
     Target {
         name: "primitives-core",
@@ -36,11 +53,59 @@ const TARGETS: &[Target] = &[
         test_args: &[],
     },
     Target {
-        name: "primitives-obs",
+        // How workflow nodes become spans and metrics.
+        name: "primitives-obs:nodes",
         package: "tta-primitives-obs",
         reader_packages: &[],
-        files: &[],
-        test_args: &[],
+        files: &[
+            "crates/primitives-obs/src/telemetry.rs",
+            "crates/primitives-obs/src/span.rs",
+            "crates/primitives-obs/src/clock.rs",
+            "crates/primitives-obs/src/attr.rs",
+            "crates/primitives-obs/src/instrumented.rs",
+        ],
+        test_args: &[
+            "--lib",
+            "--test=spans",
+            "--test=metrics",
+            "--test=current_context",
+        ],
+    },
+    Target {
+        // The metric catalogue and the series it makes.
+        name: "primitives-obs:metrics",
+        package: "tta-primitives-obs",
+        reader_packages: &[],
+        files: &[
+            "crates/primitives-obs/src/builtin_metrics.rs",
+            "crates/primitives-obs/src/series.rs",
+            "crates/primitives-obs/src/catalogue/**",
+            "crates/primitives-obs/src/handle_cache.rs",
+        ],
+        test_args: &["--lib", "--test=metrics", "--test=catalogue"],
+    },
+    Target {
+        // Tower layers: the telemetry layer and its describers, context
+        // propagation, redaction and resource metering.
+        name: "primitives-obs:layers",
+        package: "tta-primitives-obs",
+        reader_packages: &[],
+        files: &[
+            "crates/primitives-obs/src/layer.rs",
+            "crates/primitives-obs/src/server.rs",
+            "crates/primitives-obs/src/propagation.rs",
+            "crates/primitives-obs/src/redact.rs",
+            "crates/primitives-obs/src/resources.rs",
+        ],
+        test_args: &[
+            "--lib",
+            "--test=server",
+            "--test=propagation",
+            "--test=readiness",
+            "--test=resources",
+            "--test=current_context",
+            "--test=spans",
+        ],
     },
     Target {
         name: "obs-init",
@@ -91,26 +156,46 @@ fn ensure_installed() -> Result<(), String> {
     }
 }
 
-/// Runs cargo-mutants on `crate_name` (`primitives-core`, `primitives-obs`
-/// or `obs-init`), passing `extra` on (e.g. `--list`, `--file src/retry.rs`).
-/// The report goes to `target/mutants/<crate>/mutants.out` (after the
-/// second stage, the first stage's report is kept as `mutants.own`).
-pub(crate) fn run(crate_name: &str, extra: &[String]) -> Result<(), String> {
-    let target = TARGETS
+/// Runs cargo-mutants on `name`: a crate (`primitives-core`,
+/// `primitives-obs`, every part in turn, or `obs-init`) or one part
+/// (`primitives-obs:layers`), passing `extra` on (e.g. `--list`,
+/// `--file src/retry.rs`). Each report goes to
+/// `target/mutants/<crate or crate-part>/mutants.out` (after the second
+/// stage, the first stage's report is kept as `mutants.own`).
+pub(crate) fn run(name: &str, extra: &[String]) -> Result<(), String> {
+    let selected: Vec<&Target> = TARGETS
         .iter()
-        .find(|t| t.name == crate_name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
-            format!(
-                "unknown crate {crate_name:?} for mutants: use one of {}",
-                names.join(", ")
-            )
-        })?;
+        .filter(|t| t.name == name || t.krate() == name)
+        .collect();
+    if selected.is_empty() {
+        let names: Vec<&str> = TARGETS.iter().map(|t| t.name).collect();
+        return Err(format!(
+            "unknown crate {name:?} for mutants: use one of {} (a crate runs all its parts)",
+            names.join(", ")
+        ));
+    }
     ensure_installed()?;
+    // Run every part, then report what any part missed.
+    let mut failures = Vec::new();
+    for target in selected {
+        if let Err(error) = run_target(target, extra) {
+            failures.push(error);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.join("; "))
+    }
+}
+
+/// One target's run: its own tests, then its readers' tests on the
+/// survivors.
+fn run_target(target: &Target, extra: &[String]) -> Result<(), String> {
     // Paths are the workspace's, wherever the command is started.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().unwrap_or(root);
-    let output = root.join("target/mutants").join(target.name);
+    let output = root.join("target/mutants").join(target.folder());
     std::fs::create_dir_all(&output)
         .map_err(|e| format!("cannot create {}: {e}", output.display()))?;
     let listing = extra.iter().any(|a| a.starts_with("--list"));
@@ -148,7 +233,7 @@ impl Outcome {
             Self::AllCaught => Ok(()),
             Self::Missed => Err(format!(
                 "missed mutants: see target/mutants/{}/mutants.out/missed.txt",
-                target.name
+                target.folder()
             )),
         }
     }

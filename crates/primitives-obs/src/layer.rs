@@ -644,3 +644,23 @@ where
         Poll::Ready(result)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_method_of_the_http_rfcs_keeps_its_name_and_any_other_is_other() {
+        let known = [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+        ];
+        for name in known {
+            let method = http::Method::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(known_method(&method), name);
+        }
+        for made_up in ["BREW", "get", "PROPFIND"] {
+            let method = http::Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(known_method(&method), "_OTHER", "{made_up}");
+        }
+    }
+}

@@ -275,6 +275,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_http_answer_is_labelled_by_its_status_class_and_4xx_is_the_clients() {
+        let answer = |code: u16| -> Result<http::Response<()>, ()> {
+            let mut resp = http::Response::new(());
+            *resp.status_mut() = http::StatusCode::from_u16(code).unwrap();
+            Ok(resp)
+        };
+        let label = |r: &Result<http::Response<()>, ()>| {
+            <HttpServer as Describe<http::Request<()>, _, _>>::status_label(&HttpServer, r)
+        };
+        let client = |r: &Result<http::Response<()>, ()>| {
+            <HttpServer as Describe<http::Request<()>, _, _>>::client_error(&HttpServer, r)
+        };
+        let classes: Vec<_> = [101, 204, 301, 404, 503, 599]
+            .into_iter()
+            .map(|c| (label(&answer(c)), client(&answer(c))))
+            .collect();
+        assert_eq!(
+            classes,
+            [
+                ("1xx", None),
+                ("2xx", None),
+                ("3xx", None),
+                ("4xx", Some("http_4xx")),
+                ("5xx", None),
+                ("5xx", None)
+            ]
+        );
+        assert_eq!((label(&Err(())), client(&Err(()))), ("error", None));
+    }
+
+    #[test]
     fn grpc_paths_and_codes_are_read_as_the_protocol_writes_them() {
         assert_eq!(
             grpc_method("/helloworld.Greeter/SayHello"),
