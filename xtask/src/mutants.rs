@@ -105,6 +105,7 @@ const TARGETS: &[Target] = &[
             "--test=resources",
             "--test=current_context",
             "--test=spans",
+            "--test=metrics",
         ],
     },
     Target {

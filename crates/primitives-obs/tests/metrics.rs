@@ -351,6 +351,37 @@ async fn the_layer_instruments_any_service_and_classifies_http_failures() {
     );
 }
 
+#[tokio::test]
+async fn a_layer_call_dropped_before_it_ends_is_counted_as_cancelled() {
+    use futures_util::FutureExt as _;
+    use tta_primitives_obs::layer::TelemetryLayer;
+    let handle = prometheus();
+    let stuck = tower::ServiceBuilder::new()
+        .layer(TelemetryLayer::new("layer_cancel", "stuck").metrics_only())
+        .service(tower::service_fn(|_: ()| {
+            std::future::pending::<Result<(), std::convert::Infallible>>()
+        }));
+    let call = stuck.oneshot(());
+    assert!(call.now_or_never().is_none(), "the call never ends");
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[("workflow", "layer_cancel"), ("outcome", "cancelled")],
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_in_flight",
+            &[("workflow", "layer_cancel")]
+        ),
+        Some(0.0)
+    );
+}
+
 #[test]
 fn backslashes_before_quotes_and_newlines_survive_the_exporter() {
     // metrics-exporter-prometheus alone turns `\"` into `"` (it takes the

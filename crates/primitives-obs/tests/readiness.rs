@@ -84,12 +84,8 @@ fn every_layer_is_as_ready_as_the_service_it_wraps() {
     follows_the_inner_service::<http::Request<()>, _>("http client layer", |inner| {
         TelemetryLayer::http_client("readiness", "client").layer(inner)
     });
-    follows_the_inner_service::<http::Request<()>, _>("extract", |inner| {
-        ExtractLayer.layer(inner)
-    });
-    follows_the_inner_service::<http::Request<()>, _>("inject", |inner| {
-        InjectLayer.layer(inner)
-    });
+    follows_the_inner_service::<http::Request<()>, _>("extract", |inner| ExtractLayer.layer(inner));
+    follows_the_inner_service::<http::Request<()>, _>("inject", |inner| InjectLayer.layer(inner));
     follows_the_inner_service::<Request<u32>, _>("measured", |inner| {
         inner.measure_resources("readiness")
     });

@@ -549,3 +549,38 @@ async fn a_layer_configured_after_it_was_cloned_changes_alone() {
         "the quiet clone made no span"
     );
 }
+
+#[tokio::test]
+async fn a_layer_span_is_a_child_of_the_span_current_at_the_call() {
+    use opentelemetry::trace::{
+        FutureExt as _, TraceContextExt as _, Tracer as _, TracerProvider as _,
+    };
+    use tta_primitives_obs::layer::TelemetryLayer;
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let service = tower::ServiceBuilder::new()
+        .layer(TelemetryLayer::new("span_api", "lookup").with_tracer_provider(&provider))
+        .service(tower::service_fn(|n: u32| async move {
+            Ok::<_, std::convert::Infallible>(n)
+        }));
+    let outer = provider.tracer("test").start("outer");
+    let cx = opentelemetry::Context::current_with_span(outer);
+    let answer = service.oneshot(7).with_context(cx.clone()).await.unwrap();
+    assert_eq!(answer, 7);
+    cx.span().end();
+    let spans = exporter.get_finished_spans().unwrap();
+    let [lookup, outer] = spans.as_slice() else {
+        panic!("{spans:?}")
+    };
+    assert_eq!(
+        (lookup.name.as_ref(), outer.name.as_ref()),
+        ("lookup", "outer")
+    );
+    assert_eq!(lookup.parent_span_id, outer.span_context.span_id());
+    assert_eq!(
+        lookup.span_context.trace_id(),
+        outer.span_context.trace_id()
+    );
+}
