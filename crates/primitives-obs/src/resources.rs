@@ -7,7 +7,9 @@
 //! the histogram `tta_primitive_cpu_seconds{primitive}` when the call
 //! finishes (or is dropped). With [`CountingAllocator`] installed as the global allocator,
 //! the bytes allocated during those polls go to
-//! `tta_primitive_allocated_bytes_total{primitive}`.
+//! `tta_primitive_allocated_bytes_total{primitive}`; calls that allocated
+//! nothing (and every call without the allocator) add no series there, so
+//! a zero never reads as "measured, allocates nothing".
 //!
 //! ```
 //! use tower::ServiceExt;

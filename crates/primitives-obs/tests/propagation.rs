@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use opentelemetry::{
     Value,
-    trace::{SpanId, SpanKind, TracerProvider as _},
+    trace::{SpanId, SpanKind, TraceContextExt as _, TracerProvider as _},
 };
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tower::{ServiceBuilder, ServiceExt};
@@ -198,5 +198,89 @@ async fn one_trace_spans_two_services_over_http_with_the_correlation_id() {
     assert!(
         checkout_server.events.iter().all(|e| e.name != "exception"),
         "a 200 is no failure"
+    );
+}
+
+/// A step that hands its request to a spawned task: the task runs outside
+/// the step's OpenTelemetry context (tokio does not carry it), so only the
+/// `WorkflowContext` in the request's extensions says where the call
+/// belongs. The client span and the injected `traceparent` still hang
+/// under the step.
+#[tokio::test]
+async fn a_client_called_outside_the_steps_context_parents_on_the_workflow_context_it_carries() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let telemetry: Tel = Arc::new(Telemetry::with_tracer(provider.tracer("test")));
+    // Answers with the traceparent it was sent.
+    let echo = || {
+        tower::service_fn(|req: http::Request<()>| async move {
+            let sent = req.headers().get("traceparent").cloned();
+            Ok::<_, std::convert::Infallible>(http::Response::new(sent))
+        })
+    };
+    let traced_client = ServiceBuilder::new()
+        .layer(TelemetryLayer::http_client("checkout", "client").with_tracer_provider(&provider))
+        .layer(InjectLayer)
+        .service(echo());
+    let bare_client = ServiceBuilder::new().layer(InjectLayer).service(echo());
+
+    let step = from_fn(move |ctx: WorkflowContext, (): ()| {
+        let (traced_client, bare_client) = (traced_client.clone(), bare_client.clone());
+        async move {
+            let request = || {
+                let mut req = http::Request::get("/price").body(()).unwrap();
+                req.extensions_mut().insert(ctx.clone());
+                req
+            };
+            let (traced, bare) = (request(), request());
+            let sent = tokio::spawn(async move {
+                assert!(
+                    !opentelemetry::Context::current()
+                        .span()
+                        .span_context()
+                        .is_valid(),
+                    "the spawned task has no active span"
+                );
+                let traced = traced_client.oneshot(traced).await.unwrap().into_body();
+                let bare = bare_client.oneshot(bare).await.unwrap().into_body();
+                (traced, bare)
+            })
+            .await
+            .unwrap();
+            Ok::<_, WorkflowError>(sent)
+        }
+    })
+    .named("call_pricing");
+    let ctx = workflow_context("checkout").build();
+    let (traced, bare) = step
+        .instrumented_with(telemetry)
+        .oneshot(Request::new(ctx, ()))
+        .await
+        .unwrap();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let step = spans.iter().find(|s| s.name == "call_pricing").unwrap();
+    let client = spans
+        .iter()
+        .find(|s| s.span_kind == SpanKind::Client)
+        .unwrap_or_else(|| panic!("no client span in {spans:#?}"));
+    let (trace, step_id) = (step.span_context.trace_id(), step.span_context.span_id());
+    assert_eq!(
+        (client.span_context.trace_id(), client.parent_span_id),
+        (trace, step_id),
+        "the client span is the step's child"
+    );
+    let header = |sent: Option<http::HeaderValue>| sent.map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(
+        header(traced),
+        Some(format!("00-{trace}-{}-01", client.span_context.span_id())),
+        "under a client span, the client span is the remote parent"
+    );
+    assert_eq!(
+        header(bare),
+        Some(format!("00-{trace}-{step_id}-01")),
+        "with no active span, the step carried in the request is"
     );
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use support::{parse_exposition, prometheus, value};
 use tower::ServiceExt;
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
-use tta_primitives_obs::resources::{CountingAllocator, MeasureExt, thread_allocated_bytes};
+use tta_primitives_obs::resources::{
+    CountingAllocator, MeasureExt, thread_allocated_bytes, thread_allocations,
+};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
@@ -73,4 +75,43 @@ async fn cpu_time_counts_polling_not_waiting_and_allocations_are_counted() {
     .unwrap();
     assert!(bytes >= 1_000_000.0, "the 1 MB buffer is counted: {bytes}");
     assert!(thread_allocated_bytes() > 0);
+}
+
+#[test]
+fn the_allocator_counts_each_allocation_and_each_growing_reallocation() {
+    let before = thread_allocations();
+    let boxed = std::hint::black_box(Box::new(7u64));
+    let mut grown: Vec<u8> = Vec::with_capacity(std::hint::black_box(4));
+    grown.reserve_exact(std::hint::black_box(64));
+    let counted = thread_allocations() - before;
+    drop((boxed, grown));
+    assert_eq!(counted, 3, "a box, a vector and its growth");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_step_that_allocates_nothing_gets_cpu_time_and_no_allocation_series() {
+    let handle = prometheus();
+    let step = lambda(|n: u64| async move { Ok::<_, WorkflowError>(n + 1) })
+        .measure_resources("idle_step");
+    let req = Request::new(WorkflowContext::new("res"), 1);
+    assert_eq!(step.oneshot(req).await.unwrap(), 2);
+
+    let samples = parse_exposition(&handle.render());
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_cpu_seconds_count",
+            &[("primitive", "idle_step")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_primitive_allocated_bytes_total",
+            &[("primitive", "idle_step")],
+        ),
+        None,
+        "no zero series that reads as 'measured, allocates nothing'"
+    );
 }

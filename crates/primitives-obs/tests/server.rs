@@ -211,7 +211,16 @@ async fn a_tonic_server_gets_rpc_spans_status_codes_and_method_metrics() {
     let with = |n: usize| ExportTraceServiceRequest {
         resource_spans: vec![Default::default(); n],
     };
-    client.export(with(1)).await.unwrap();
+    // The caller's trace, sent in the metadata as a tonic client sends it.
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut continued = tonic::Request::new(with(1));
+    continued.metadata_mut().insert(
+        "traceparent",
+        format!("00-{caller_trace}-00f067aa0ba902b7-01")
+            .parse()
+            .unwrap(),
+    );
+    client.export(continued).await.unwrap();
     let err = client.export(with(0)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
     let err = client.export(with(2)).await.unwrap_err();
@@ -259,6 +268,19 @@ async fn a_tonic_server_gets_rpc_spans_status_codes_and_method_metrics() {
         assert_eq!(attr(span, "rpc.method").as_deref(), Some("Export"));
     }
     assert_eq!(by_code["0"].status, Status::Unset);
+    assert_eq!(
+        (
+            by_code["0"].span_context.trace_id().to_string(),
+            by_code["0"].parent_span_id.to_string()
+        ),
+        (caller_trace.to_owned(), "00f067aa0ba902b7".to_owned()),
+        "the caller's traceparent is continued"
+    );
+    assert_eq!(
+        by_code["3"].parent_span_id,
+        opentelemetry::trace::SpanId::INVALID,
+        "a call without one starts a trace"
+    );
     assert_eq!(
         by_code["3"].status,
         Status::Unset,
@@ -315,6 +337,7 @@ async fn a_tonic_server_gets_rpc_spans_status_codes_and_method_metrics() {
         Some(1.0)
     );
     assert!(!handle.render().contains("Random123"), "nor a label");
+    assert_eq!(node("success", ""), Some(1.0), "OK is no client error");
     assert_eq!(node("expected", "grpc_invalid_argument"), Some(1.0));
     assert_eq!(node("error", "grpc_internal"), Some(1.0));
 }
