@@ -9,7 +9,7 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use tower::ServiceExt;
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
-use tta_primitives_obs::{InstrumentExt, Telemetry};
+use tta_primitives_obs::{ChildSpanClock, InstrumentExt, Telemetry};
 
 fn tracing() -> (
     InMemorySpanExporter,
@@ -582,5 +582,82 @@ async fn a_layer_span_is_a_child_of_the_span_current_at_the_call() {
     assert_eq!(
         lookup.span_context.trace_id(),
         outer.span_context.trace_id()
+    );
+}
+
+#[tokio::test]
+async fn a_span_outliving_its_step_holds_the_step_and_its_ancestors_open_until_it_ends() {
+    // A step hands out a child span's clock (as a step returning an LLM
+    // stream does): the step's span and the workflow's end when that child
+    // does, exactly at its end, not when the step returned.
+    let (exporter, _provider, telemetry) = tracing();
+    let open_stream = from_fn(|ctx: WorkflowContext, (): ()| async move {
+        Ok::<_, WorkflowError>(ChildSpanClock::under(&ctx).expect("a traced step has a clock"))
+    })
+    .named("open_stream");
+    let pass =
+        lambda(|clock: ChildSpanClock| async move { Ok::<_, WorkflowError>(clock) }).named("pass");
+    let wf = (open_stream >> pass).instrumented_with(telemetry);
+    let clock = wf
+        .oneshot(Request::new(WorkflowContext::new("streaming"), ()))
+        .await
+        .unwrap();
+    let ended_early: Vec<_> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    assert_eq!(ended_early, ["pass"], "the rest wait for the stream");
+
+    let end = clock.end();
+    let spans = exporter.get_finished_spans().unwrap();
+    let ends: Vec<_> = spans
+        .iter()
+        .map(|s| (s.name.to_string(), s.end_time == end))
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            ("pass".into(), false),
+            ("open_stream".into(), true),
+            ("sequence".into(), true),
+            ("streaming".into(), true)
+        ]
+    );
+    assert_nested_in_time(&spans);
+}
+
+#[tokio::test]
+async fn telemetry_from_a_tracer_provider_traces_into_it_under_the_crates_scope() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let telemetry = Arc::new(Telemetry::with_tracer_provider(&provider));
+    let out = ok("only", |x| x + 1)
+        .instrumented_with(telemetry)
+        .oneshot(Request::new(WorkflowContext::new("provided"), 1))
+        .await
+        .unwrap();
+    assert_eq!(out, 2);
+    let spans: Vec<_> = exporter
+        .get_finished_spans()
+        .unwrap()
+        .into_iter()
+        .map(|s| {
+            (
+                s.name.to_string(),
+                s.instrumentation_scope.name().to_owned(),
+            )
+        })
+        .collect();
+    let scope = tta_primitives_obs::INSTRUMENTATION_NAME.to_owned();
+    assert_eq!(
+        spans,
+        [
+            ("only".to_owned(), scope.clone()),
+            ("provided".to_owned(), scope)
+        ]
     );
 }
