@@ -585,12 +585,12 @@ async fn a_layer_span_is_a_child_of_the_span_current_at_the_call() {
     );
 }
 
-#[tokio::test]
-async fn a_span_outliving_its_step_holds_the_step_and_its_ancestors_open_until_it_ends() {
-    // A step hands out a child span's clock (as a step returning an LLM
-    // stream does): the step's span and the workflow's end when that child
-    // does, exactly at its end, not when the step returned.
-    let (exporter, _provider, telemetry) = tracing();
+/// Runs `open_stream >> pass` traced, where `open_stream` hands out a child
+/// span's clock (as a step returning an LLM stream does); returns the spans
+/// (with their provider, kept alive: the in-memory exporter forgets them
+/// when it shuts down) and the clock.
+async fn a_stream_left_open() -> (InMemorySpanExporter, SdkTracerProvider, ChildSpanClock) {
+    let (exporter, provider, telemetry) = tracing();
     let open_stream = from_fn(|ctx: WorkflowContext, (): ()| async move {
         Ok::<_, WorkflowError>(ChildSpanClock::under(&ctx).expect("a traced step has a clock"))
     })
@@ -609,15 +609,29 @@ async fn a_span_outliving_its_step_holds_the_step_and_its_ancestors_open_until_i
         .map(|s| s.name.to_string())
         .collect();
     assert_eq!(ended_early, ["pass"], "the rest wait for the stream");
+    (exporter, provider, clock)
+}
 
-    let end = clock.end();
-    let spans = exporter.get_finished_spans().unwrap();
-    let ends: Vec<_> = spans
+/// The spans' names, each with whether it ended at `end`.
+fn ended_at(spans: &[SpanData], end: std::time::SystemTime) -> Vec<(String, bool)> {
+    spans
         .iter()
         .map(|s| (s.name.to_string(), s.end_time == end))
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn a_span_outliving_its_step_holds_the_step_and_its_ancestors_open_until_it_ends() {
+    let (exporter, _provider, clock) = a_stream_left_open().await;
+    let shown = format!("{clock:?}");
+    assert!(
+        shown.starts_with("ChildSpanClock { start: SystemTime {") && shown.ends_with(", .. }"),
+        "{shown}"
+    );
+    let end = clock.end();
+    let spans = exporter.get_finished_spans().unwrap();
     assert_eq!(
-        ends,
+        ended_at(&spans, end),
         [
             ("pass".into(), false),
             ("open_stream".into(), true),
@@ -629,12 +643,60 @@ async fn a_span_outliving_its_step_holds_the_step_and_its_ancestors_open_until_i
 }
 
 #[tokio::test]
+async fn a_child_clock_dropped_unended_ends_the_spans_it_held_at_the_drop() {
+    let (exporter, _provider, clock) = a_stream_left_open().await;
+    drop(clock);
+    let spans = exporter.get_finished_spans().unwrap();
+    let held = spans.iter().find(|s| s.name == "open_stream").unwrap();
+    assert_eq!(
+        ended_at(&spans, held.end_time),
+        [
+            ("pass".into(), false),
+            ("open_stream".into(), true),
+            ("sequence".into(), true),
+            ("streaming".into(), true)
+        ],
+        "one end, the drop's, for every span the clock held"
+    );
+    assert_nested_in_time(&spans);
+}
+
+#[tokio::test]
+async fn a_child_ended_inside_its_step_leaves_the_step_to_end_on_its_own() {
+    let (exporter, _provider, telemetry) = tracing();
+    let step = from_fn(|ctx: WorkflowContext, (): ()| async move {
+        let child_end = ChildSpanClock::under(&ctx).unwrap().end();
+        // The step goes on after its child ended.
+        tokio::task::yield_now().await;
+        Ok::<_, WorkflowError>(child_end)
+    })
+    .named("step");
+    let child_end = step
+        .instrumented_with(telemetry)
+        .oneshot(Request::new(WorkflowContext::new("inside"), ()))
+        .await
+        .unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let step = spans.iter().find(|s| s.name == "step").unwrap();
+    assert!(
+        step.end_time > child_end,
+        "the step ends after the work that followed its child"
+    );
+    assert_nested_in_time(&spans);
+}
+
+#[tokio::test]
 async fn telemetry_from_a_tracer_provider_traces_into_it_under_the_crates_scope() {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
         .build();
     let telemetry = Arc::new(Telemetry::with_tracer_provider(&provider));
+    assert_eq!(format!("{telemetry:?}"), "Telemetry { traces: true }");
+    assert_eq!(
+        format!("{:?}", Telemetry::metrics_only()),
+        "Telemetry { traces: false }"
+    );
     let out = ok("only", |x| x + 1)
         .instrumented_with(telemetry)
         .oneshot(Request::new(WorkflowContext::new("provided"), 1))
