@@ -213,6 +213,11 @@ impl NodeRun {
         }
         self.handle = None;
         self.finished = None;
+        // A name made at run time (a workflow per tenant, say) is released
+        // now, not when the box is next taken from the pool.
+        if self.name.as_static().is_none() {
+            self.name = Name::new_static("");
+        }
         recycle(self);
     }
 }

@@ -405,6 +405,40 @@ fn backslashes_before_quotes_and_newlines_survive_the_exporter() {
 }
 
 #[tokio::test]
+async fn a_workflow_named_at_run_time_is_counted_by_its_text_not_its_address() {
+    // One buffer, rewritten in place between two runs: the same address and
+    // length now name another workflow, which must get its own series.
+    let handle = prometheus();
+    let step = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
+        .named("tenant_step")
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    let mut name: Arc<str> = Arc::from("tenant_a");
+    for _ in 0..2 {
+        let ctx = WorkflowContext::new(Arc::clone(&name));
+        step.clone().oneshot(Request::new(ctx, 1)).await.unwrap();
+        Arc::get_mut(&mut name)
+            .expect("the run kept no reference to the name")
+            .make_ascii_uppercase();
+    }
+    let samples = parse_exposition(&handle.render());
+    let count = |workflow: &str| {
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[
+                ("workflow", workflow),
+                ("primitive", "tenant_step"),
+                ("outcome", "success"),
+            ],
+        )
+    };
+    assert_eq!(
+        (count("tenant_a"), count("TENANT_A")),
+        (Some(1.0), Some(1.0))
+    );
+}
+
+#[tokio::test]
 async fn an_empty_node_name_is_labelled_with_its_type() {
     let handle = prometheus();
     let unnamed = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
