@@ -69,6 +69,8 @@ const TARGETS: &[Target] = &[
             "--test=spans",
             "--test=metrics",
             "--test=current_context",
+            // A traced node's context, read by the clients it calls.
+            "--test=propagation",
         ],
     },
     Target {

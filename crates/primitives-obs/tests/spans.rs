@@ -723,3 +723,109 @@ async fn telemetry_from_a_tracer_provider_traces_into_it_under_the_crates_scope(
         ]
     );
 }
+
+/// Each span event of a span, as `event k=v ...`, exceptions left out.
+fn events_of(spans: &[SpanData], name: &str) -> Vec<String> {
+    let span = spans.iter().find(|s| s.name == name).unwrap();
+    span.events
+        .iter()
+        .filter(|e| e.name != "exception")
+        .map(|e| {
+            let mut line = e.name.to_string();
+            for kv in &e.attributes {
+                line.push_str(&format!(" {}={}", kv.key, kv.value));
+            }
+            line
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn cache_breaker_and_timeout_events_carry_what_happened() {
+    let (exporter, _provider, telemetry) = tracing();
+    let memo = ok("compute", |x| x * 3)
+        .cache(
+            |_, x: &u32| *x,
+            CacheConfig::builder().capacity(1).build().unwrap(),
+        )
+        .named("memo")
+        .instrumented_with(telemetry.clone());
+    let breaker = lambda(|_: u32| async { Err::<u32, _>(WorkflowError::msg("down")) })
+        .named("ledger")
+        .circuit_breaker(
+            BreakerConfig::builder()
+                .policy(FailurePolicy::ConsecutiveFailures(1))
+                .build()
+                .unwrap(),
+        )
+        .named("breaker")
+        .instrumented_with(telemetry.clone());
+    let bounded = lambda(|x: u32| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("slow")
+    .timeout(Duration::from_millis(1500))
+    .unwrap()
+    .named("bounded")
+    .instrumented_with(telemetry);
+    let run = |wf: &str| Request::new(WorkflowContext::new(wf.to_owned()), 0);
+
+    for (key, wf) in [(1, "miss"), (2, "evict"), (2, "hit")] {
+        let req = run(wf).map(|_| key);
+        assert_eq!(memo.clone().oneshot(req).await.unwrap(), key * 3);
+    }
+    for wf in ["trip", "rejected"] {
+        breaker.clone().oneshot(run(wf)).await.unwrap_err();
+    }
+    bounded.oneshot(run("late")).await.unwrap_err();
+
+    let spans = exporter.get_finished_spans().unwrap();
+    let of = |workflow: &str, node: &str| {
+        let only: Vec<_> = spans
+            .iter()
+            .filter(|s| {
+                s.attributes.iter().any(|kv| {
+                    kv.key.as_str() == "tta.workflow.name" && kv.value.as_str() == workflow
+                })
+            })
+            .cloned()
+            .collect();
+        let hit = only
+            .iter()
+            .find(|s| s.name == node)
+            .and_then(|s| attr(s, "tta.cache.hit"))
+            .map(Value::to_string);
+        (events_of(&only, node), hit)
+    };
+    assert_eq!(
+        of("miss", "memo"),
+        (
+            vec!["cache.miss tta.cache.coalesced=false".to_owned()],
+            Some("false".into())
+        )
+    );
+    assert_eq!(
+        of("evict", "memo"),
+        (
+            vec![
+                "cache.miss tta.cache.coalesced=false".to_owned(),
+                "cache.eviction tta.cache.eviction_reason=capacity".to_owned()
+            ],
+            Some("false".into())
+        )
+    );
+    assert_eq!(
+        of("hit", "memo"),
+        (vec!["cache.hit".to_owned()], Some("true".into()))
+    );
+    assert_eq!(
+        of("trip", "breaker").0,
+        ["circuit_breaker.transition tta.circuit_breaker.from=closed tta.circuit_breaker.to=open"]
+    );
+    assert_eq!(
+        of("rejected", "breaker").0,
+        ["circuit_breaker.rejected tta.circuit_breaker.state=open"]
+    );
+    assert_eq!(of("late", "bounded").0, ["timeout tta.timeout.after_s=1.5"]);
+}
