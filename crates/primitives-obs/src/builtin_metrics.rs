@@ -8,7 +8,7 @@ use metrics::{Counter, Gauge, Histogram};
 use tta_primitives_core::{
     ErrorClass,
     circuit_breaker::BreakerState,
-    observe::{EvictionReason, NodeOutcome, PrimitiveType, RetryOutcome},
+    observe::{Event, EvictionReason, NodeOutcome, PrimitiveType, RetryOutcome},
 };
 
 use crate::{
@@ -113,10 +113,90 @@ impl LazyBackoff {
     }
 }
 
+/// Sets a breaker's state gauges (in [`BreakerState::ALL`]'s order): 1 for
+/// `current`, 0 for the others.
+fn set_state_gauges(states: &[Gauge; 3], current: BreakerState) {
+    for (gauge, state) in states.iter().zip(BreakerState::ALL) {
+        gauge.set(if state == current { 1.0 } else { 0.0 });
+    }
+}
+
 /// The `result` label values of `tta_fallback_total`.
 pub(crate) const FALLBACK_RESULTS: [&str; 3] = ["primary", "fallback", "exhausted"];
 
 impl EventHandles {
+    /// Records `event`'s metrics: the per-call events through these
+    /// handles, the others through their series, labelled with the node's
+    /// name `primitive` (the registry is read only for those).
+    pub(crate) fn record(&self, primitive: &str, event: &Event<'_>) {
+        match (self, *event) {
+            (Self::Retry { backoff, .. }, Event::RetryBackoff { delay, .. }) => {
+                backoff.record(delay.as_secs_f64());
+            }
+            (
+                Self::Retry {
+                    attempts, calls, ..
+                },
+                Event::RetryFinished {
+                    attempts: n,
+                    outcome,
+                },
+            ) => {
+                attempts.record(f64::from(n));
+                let i = RetryOutcome::ALL.iter().position(|o| *o == outcome);
+                calls[i.unwrap_or_default()].increment(1);
+            }
+            (Self::Cache { hit, .. }, Event::CacheHit) => hit.increment(1),
+            (Self::Cache { miss, .. }, Event::CacheMiss { .. }) => miss.increment(1),
+            (_, Event::CacheEviction { reason }) => {
+                instruments()
+                    .cache_evictions
+                    .increment(&[primitive, reason.as_str()], 1);
+            }
+            (_, Event::CacheSize { entries, bytes }) => {
+                instruments()
+                    .cache_entries
+                    .set(&[primitive], entries as f64);
+                instruments().cache_memory.set(&[primitive], bytes as f64);
+            }
+            (Self::Breaker { states, .. }, Event::BreakerTransition { from, to }) => {
+                instruments()
+                    .breaker_transitions
+                    .increment(&[primitive, from.as_str(), to.as_str()], 1);
+                set_state_gauges(states, to);
+            }
+            (Self::Breaker { states, .. }, Event::BreakerAdmitted { state }) => {
+                set_state_gauges(states, state);
+            }
+            (Self::Breaker { states, rejected }, Event::BreakerRejected { state }) => {
+                rejected.increment(1);
+                set_state_gauges(states, state);
+            }
+            (_, Event::TimedOut { .. }) => instruments().timeouts.increment(&[primitive], 1),
+            (Self::Fallback { results }, Event::FallbackFinished { leg, .. }) => {
+                results[match leg {
+                    Some(0) => 0,
+                    Some(_) => 1,
+                    None => 2,
+                }]
+                .increment(1);
+            }
+            (_, Event::RouteChosen { route }) => {
+                instruments().router.increment(&[primitive, route], 1)
+            }
+            (_, Event::Compensation { error, .. }) => {
+                let result = if error.is_some() {
+                    "failure"
+                } else {
+                    "success"
+                };
+                instruments().saga.increment(&[primitive, result], 1);
+            }
+            // An attempt's number and a saga's start have no metric.
+            _ => {}
+        }
+    }
+
     fn new(m: &Instruments, primitive: &str, primitive_type: PrimitiveType) -> Self {
         match primitive_type {
             PrimitiveType::Retry => Self::Retry {

@@ -15,18 +15,15 @@ use opentelemetry::{
     trace::{SpanKind, Status, TraceContextExt, Tracer},
 };
 use tta_primitives_core::{
-    ErrorClass, Name, WorkflowContext, WorkflowError,
-    circuit_breaker::BreakerState,
-    observe,
+    ErrorClass, Name, WorkflowContext, WorkflowError, observe,
     observe::{
         Event, Instant, NodeEnd, NodeHandle, NodeInfo, NodeOutcome, Observer, PrimitiveType,
-        RetryOutcome,
     },
 };
 
 use crate::{
     attr,
-    builtin_metrics::{EventHandles, NodeMetrics, instruments},
+    builtin_metrics::{NodeMetrics, instruments},
     clock::Anchor,
 };
 
@@ -476,18 +473,19 @@ where
         if span_node.is_none() && matches!(event, Event::RetryAttempt { .. }) {
             return; // only an attempt's span records its number
         }
+        // Events are emitted only by the primitives of the core crate, each
+        // under its own node's context, so the handles found are the node's:
+        // their type is checked, not their labels. Should they be another
+        // node's, the node's own are looked up.
         let metrics = span_node
             .map(|n| n.metrics)
-            .or_else(|| handle.and_then(|h| h.downcast_ref::<NodeMetrics>()));
-        // Events are emitted only by the primitives of the core crate, each
-        // under its own node's context, so the handle found is the node's:
-        // its type is checked, not its labels.
-        let recorded = metrics.is_some_and(|m| {
-            m.primitive_type == node.primitive_type && record_with_node_handles(&m.events, event)
-        });
-        if !recorded {
-            record_event_metrics(label(node), event);
-        }
+            .or_else(|| handle.and_then(|h| h.downcast_ref::<NodeMetrics>()))
+            .filter(|m| m.primitive_type == node.primitive_type)
+            .unwrap_or_else(|| {
+                let workflow = ctx.workflow_name_shared().as_str();
+                instruments().node(workflow, label(node), node.primitive_type, false)
+            });
+        metrics.events.record(label(node), event);
         let Some(span_node) = span_node else {
             return;
         };
@@ -562,127 +560,5 @@ where
             _ => {}
         }
         span.add_event(event.name(), attributes);
-    }
-}
-
-/// Records the per-call events of a node through the handles registered
-/// with it; `false` for the events that go through their series.
-fn record_with_node_handles(handles: &EventHandles, event: &Event<'_>) -> bool {
-    match (handles, *event) {
-        (EventHandles::Retry { backoff, .. }, Event::RetryBackoff { delay, .. }) => {
-            backoff.record(delay.as_secs_f64());
-        }
-        (
-            EventHandles::Retry {
-                attempts, calls, ..
-            },
-            Event::RetryFinished {
-                attempts: n,
-                outcome,
-            },
-        ) => {
-            attempts.record(f64::from(n));
-            let i = RetryOutcome::ALL.iter().position(|o| *o == outcome);
-            calls[i.unwrap_or_default()].increment(1);
-        }
-        (EventHandles::Cache { hit, .. }, Event::CacheHit) => hit.increment(1),
-        (EventHandles::Cache { miss, .. }, Event::CacheMiss { .. }) => miss.increment(1),
-        (EventHandles::Breaker { states, .. }, Event::BreakerAdmitted { state }) => {
-            set_state_gauges(states, state);
-        }
-        (EventHandles::Breaker { states, rejected }, Event::BreakerRejected { state }) => {
-            rejected.increment(1);
-            set_state_gauges(states, state);
-        }
-        (EventHandles::Fallback { results }, Event::FallbackFinished { leg, .. }) => {
-            results[match leg {
-                Some(0) => 0,
-                Some(_) => 1,
-                None => 2,
-            }]
-            .increment(1);
-        }
-        _ => return false,
-    }
-    true
-}
-
-/// Sets a breaker's state gauges: 1 for `current`, 0 for the others.
-fn set_state_gauges(states: &[metrics::Gauge; 3], current: BreakerState) {
-    for (gauge, (_, value)) in states.iter().zip(state_values(current)) {
-        gauge.set(value);
-    }
-}
-
-/// Each breaker state with its gauge value: 1 for `current`, 0 for the
-/// others.
-fn state_values(current: BreakerState) -> impl Iterator<Item = (BreakerState, f64)> {
-    BreakerState::ALL
-        .into_iter()
-        .map(move |state| (state, if state == current { 1.0 } else { 0.0 }))
-}
-
-/// The primitive-specific metrics of an event (labels: the node's name).
-fn record_event_metrics(primitive: &str, event: &Event<'_>) {
-    let m = instruments();
-    match *event {
-        Event::RetryBackoff { delay, .. } => {
-            m.retry_backoff.record(&[primitive], delay.as_secs_f64())
-        }
-        Event::RetryFinished { attempts, outcome } => {
-            m.retry_attempts.record(&[primitive], f64::from(attempts));
-            m.retry_calls.increment(&[primitive, outcome.as_str()], 1);
-        }
-        Event::CacheHit => m.cache_requests.increment(&[primitive, "hit"], 1),
-        Event::CacheMiss { .. } => m.cache_requests.increment(&[primitive, "miss"], 1),
-        Event::CacheEviction { reason } => m
-            .cache_evictions
-            .increment(&[primitive, reason.as_str()], 1),
-        Event::CacheSize { entries, bytes } => {
-            m.cache_entries.set(&[primitive], entries as f64);
-            m.cache_memory.set(&[primitive], bytes as f64);
-        }
-        Event::BreakerTransition { from, to } => {
-            m.breaker_transitions
-                .increment(&[primitive, from.as_str(), to.as_str()], 1);
-            set_breaker_state(primitive, to);
-        }
-        Event::BreakerAdmitted { state } => set_breaker_state(primitive, state),
-        Event::BreakerRejected { state } => {
-            m.breaker_rejected.increment(&[primitive], 1);
-            set_breaker_state(primitive, state);
-        }
-        Event::TimedOut { .. } => m.timeouts.increment(&[primitive], 1),
-        Event::FallbackFinished { leg, .. } => {
-            let result = match leg {
-                Some(0) => "primary",
-                Some(_) => "fallback",
-                None => "exhausted",
-            };
-            m.fallback.increment(&[primitive, result], 1);
-        }
-        Event::RouteChosen { route } => m.router.increment(&[primitive, route], 1),
-        Event::Compensation { error, .. } => {
-            m.saga.increment(
-                &[
-                    primitive,
-                    if error.is_some() {
-                        "failure"
-                    } else {
-                        "success"
-                    },
-                ],
-                1,
-            );
-        }
-        _ => {}
-    }
-}
-
-/// Sets the state gauge: 1 for `current`, 0 for the other states.
-fn set_breaker_state(primitive: &str, current: BreakerState) {
-    let gauge = &instruments().breaker_state;
-    for (state, value) in state_values(current) {
-        gauge.set(&[primitive, state.as_str()], value);
     }
 }

@@ -686,3 +686,180 @@ async fn each_primitive_type_adds_its_documented_event_series() {
         "an attempt that failed once adds its error counter and histogram"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn event_metrics_count_what_each_primitive_did() {
+    let handle = prometheus();
+    let telemetry = Arc::new(Telemetry::metrics_only());
+    let fail = |name: &'static str| {
+        lambda(|_: u32| async { Err::<u32, _>(WorkflowError::msg("down")) }).named(name)
+    };
+    let ok =
+        |name: &'static str| lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named(name);
+    let run = |wf: &'static str, x: u32| Request::new(WorkflowContext::new(wf), x);
+
+    // A cache of one entry: 1, 2 (evicts 1), 2 (a hit).
+    let cache = ok("ev_load")
+        .cache(
+            |_, x: &u32| *x,
+            CacheConfig::builder().capacity(1).build().unwrap(),
+        )
+        .named("ev_cache")
+        .instrumented_with(telemetry.clone());
+    for x in [1, 2, 2] {
+        cache.clone().oneshot(run("ev_wf", x)).await.unwrap();
+    }
+    // A breaker that opens at the first failure, then rejects.
+    let breaker = fail("ev_down")
+        .circuit_breaker(
+            BreakerConfig::builder()
+                .policy(FailurePolicy::ConsecutiveFailures(1))
+                .build()
+                .unwrap(),
+        )
+        .named("ev_breaker")
+        .instrumented_with(telemetry.clone());
+    for _ in 0..3 {
+        breaker.clone().oneshot(run("ev_wf", 0)).await.unwrap_err();
+    }
+    // A timeout that fires; fallbacks that take each leg; a router; sagas
+    // whose compensation succeeds and fails.
+    let slow = lambda(|x: u32| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("ev_slow")
+    .timeout(Duration::from_secs(1))
+    .unwrap()
+    .named("ev_timeout")
+    .instrumented_with(telemetry.clone());
+    slow.oneshot(run("ev_wf", 0)).await.unwrap_err();
+    for (primary, backup, x) in [(true, true, 0), (false, true, 0), (false, false, 0)] {
+        let leg = |works: bool, name| {
+            if works {
+                ok(name).into_boxed()
+            } else {
+                fail(name).into_boxed()
+            }
+        };
+        let wf = leg(primary, "ev_primary")
+            .fallback(leg(backup, "ev_backup"))
+            .named("ev_fallback")
+            .instrumented_with(telemetry.clone());
+        let _ = wf.oneshot(run("ev_wf", x)).await;
+    }
+    let route = router(|_, x: &u32| if *x > 1 { "big" } else { "small" })
+        .route("big", ok("ev_big"))
+        .route("small", ok("ev_small"))
+        .named("ev_router")
+        .instrumented_with(telemetry.clone());
+    for x in [5, 7, 0] {
+        route.clone().oneshot(run("ev_wf", x)).await.unwrap();
+    }
+    for undo in [
+        ok("ev_undo").into_boxed(),
+        ok("ev_undo").into_boxed(),
+        fail("ev_undo").into_boxed(),
+    ] {
+        let saga = Saga::new(ok("ev_book").with_compensation(undo).named("ev_book"))
+            .then(
+                fail("ev_pay")
+                    .with_compensation(ok("ev_refund"))
+                    .named("ev_pay"),
+            )
+            .named("ev_saga")
+            .instrumented_with(telemetry.clone());
+        saga.oneshot(run("ev_wf", 0)).await.unwrap_err();
+    }
+
+    let samples = parse_exposition(&handle.render());
+    let v = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels);
+    let cache = |result| {
+        v(
+            "tta_cache_requests_total",
+            &[("primitive", "ev_cache"), ("result", result)],
+        )
+    };
+    assert_eq!((cache("hit"), cache("miss")), (Some(1.0), Some(2.0)));
+    let evicted = |reason| {
+        v(
+            "tta_cache_evictions_total",
+            &[("primitive", "ev_cache"), ("reason", reason)],
+        )
+    };
+    assert_eq!(
+        (evicted("capacity"), evicted("expired")),
+        (Some(1.0), Some(0.0))
+    );
+    assert_eq!(
+        v("tta_cache_entries", &[("primitive", "ev_cache")]),
+        Some(1.0)
+    );
+
+    let transitions = |from, to| {
+        v(
+            "tta_circuit_breaker_transitions_total",
+            &[("primitive", "ev_breaker"), ("from", from), ("to", to)],
+        )
+    };
+    assert_eq!(
+        (
+            transitions("closed", "open"),
+            transitions("open", "half_open")
+        ),
+        (Some(1.0), Some(0.0))
+    );
+    let state = |state| {
+        v(
+            "tta_circuit_breaker_state",
+            &[("primitive", "ev_breaker"), ("state", state)],
+        )
+    };
+    assert_eq!(
+        (state("closed"), state("open"), state("half_open")),
+        (Some(0.0), Some(1.0), Some(0.0))
+    );
+    assert_eq!(
+        v(
+            "tta_circuit_breaker_rejected_total",
+            &[("primitive", "ev_breaker")]
+        ),
+        Some(2.0)
+    );
+
+    assert_eq!(
+        v("tta_timeouts_total", &[("primitive", "ev_timeout")]),
+        Some(1.0)
+    );
+    let fallback = |result| {
+        v(
+            "tta_fallback_total",
+            &[("primitive", "ev_fallback"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (
+            fallback("primary"),
+            fallback("fallback"),
+            fallback("exhausted")
+        ),
+        (Some(1.0), Some(1.0), Some(1.0))
+    );
+    let routed = |route| {
+        v(
+            "tta_router_decisions_total",
+            &[("primitive", "ev_router"), ("route", route)],
+        )
+    };
+    assert_eq!((routed("big"), routed("small")), (Some(2.0), Some(1.0)));
+    let compensations = |result| {
+        v(
+            "tta_saga_compensations_total",
+            &[("primitive", "ev_saga"), ("result", result)],
+        )
+    };
+    assert_eq!(
+        (compensations("success"), compensations("failure")),
+        (Some(2.0), Some(1.0))
+    );
+}
