@@ -741,7 +741,7 @@ fn events_of(spans: &[SpanData], name: &str) -> Vec<String> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn cache_breaker_and_timeout_events_carry_what_happened() {
+async fn cache_breaker_timeout_and_saga_events_carry_what_happened() {
     let (exporter, _provider, telemetry) = tracing();
     let memo = ok("compute", |x| x * 3)
         .cache(
@@ -768,7 +768,7 @@ async fn cache_breaker_and_timeout_events_carry_what_happened() {
     .timeout(Duration::from_millis(1500))
     .unwrap()
     .named("bounded")
-    .instrumented_with(telemetry);
+    .instrumented_with(telemetry.clone());
     let run = |wf: &str| Request::new(WorkflowContext::new(wf.to_owned()), 0);
 
     for (key, wf) in [(1, "miss"), (2, "evict"), (2, "hit")] {
@@ -779,6 +779,23 @@ async fn cache_breaker_and_timeout_events_carry_what_happened() {
         breaker.clone().oneshot(run(wf)).await.unwrap_err();
     }
     bounded.oneshot(run("late")).await.unwrap_err();
+    let saga = Saga::new(
+        ok("book", |x| x)
+            .with_compensation(
+                lambda(|_: u32| async { Err::<u32, _>(WorkflowError::with_kind("stuck", "no")) })
+                    .named("unbook"),
+            )
+            .named("book"),
+    )
+    .then(
+        lambda(|_: u32| async { Err::<u32, _>(WorkflowError::msg("declined")) })
+            .named("pay")
+            .with_compensation(ok("refund", |x| x))
+            .named("pay"),
+    )
+    .named("trip")
+    .instrumented_with(telemetry);
+    saga.oneshot(run("undo")).await.unwrap_err();
 
     let spans = exporter.get_finished_spans().unwrap();
     let of = |workflow: &str, node: &str| {
@@ -828,4 +845,11 @@ async fn cache_breaker_and_timeout_events_carry_what_happened() {
         ["circuit_breaker.rejected tta.circuit_breaker.state=open"]
     );
     assert_eq!(of("late", "bounded").0, ["timeout tta.timeout.after_s=1.5"]);
+    assert_eq!(
+        of("undo", "trip").0,
+        [
+            "saga.compensating tta.saga.step=book",
+            "saga.compensation tta.saga.step=book error.type=stuck"
+        ]
+    );
 }
