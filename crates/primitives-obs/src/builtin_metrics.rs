@@ -584,3 +584,16 @@ impl Instruments {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_cap_is_set_once_and_a_later_setting_gets_the_cap_in_force() {
+        let _ = set_series_cap(DEFAULT_SERIES_CAP);
+        let in_force = series_cap();
+        assert_eq!(set_series_cap(in_force + 7), Err(in_force));
+        assert_eq!(series_cap(), in_force);
+    }
+}

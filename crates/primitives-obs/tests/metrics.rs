@@ -303,16 +303,16 @@ async fn the_layer_instruments_any_service_and_classifies_http_failures() {
     let api = tower::ServiceBuilder::new()
         .layer(TelemetryLayer::http_server("layer_api", "orders").metrics_only())
         .service(tower::service_fn(|req: http::Request<()>| async move {
-            let status = if req.uri().path() == "/boom" {
-                503
-            } else {
-                200
+            let status = match req.uri().path() {
+                "/boom" => 503,
+                "/missing" => 404,
+                _ => 200,
             };
             Ok::<_, std::convert::Infallible>(
                 http::Response::builder().status(status).body(()).unwrap(),
             )
         }));
-    for path in ["/ok", "/ok", "/boom"] {
+    for path in ["/ok", "/ok", "/boom", "/missing"] {
         let req = http::Request::get(path).body(()).unwrap();
         api.clone().oneshot(req).await.unwrap();
     }
@@ -339,6 +339,11 @@ async fn the_layer_instruments_any_service_and_classifies_http_failures() {
     };
     assert_eq!(exec("layer_api", "success", ""), Some(2.0));
     assert_eq!(exec("layer_api", "error", "http_5xx"), Some(1.0));
+    assert_eq!(
+        exec("layer_api", "expected", "http_4xx"),
+        Some(1.0),
+        "a 404 is the client's error"
+    );
     assert_eq!(exec("layer_jobs", "success", ""), Some(1.0));
     assert_eq!(exec("layer_jobs", "error", "error"), Some(1.0));
     assert_eq!(
@@ -508,6 +513,18 @@ async fn a_healthy_breaker_shows_its_transitions_at_zero() {
         .await
         .unwrap();
     let samples = parse_exposition(&handle.render());
+    let state = |state| {
+        value(
+            &samples,
+            "tta_circuit_breaker_state",
+            &[("primitive", "healthy_breaker"), ("state", state)],
+        )
+    };
+    assert_eq!(
+        (state("closed"), state("open"), state("half_open")),
+        (Some(1.0), Some(0.0), Some(0.0)),
+        "the admitted call shows the breaker closed"
+    );
     for (from, to) in [
         ("closed", "open"),
         ("open", "half_open"),
