@@ -880,3 +880,44 @@ async fn event_metrics_count_what_each_primitive_did() {
         (Some(2.0), Some(1.0))
     );
 }
+
+#[tokio::test]
+async fn each_outcome_and_error_type_of_a_node_has_its_own_count() {
+    // Failures of two types, and an expected error of the first type: each
+    // (outcome, error type) pair counts apart, however they interleave.
+    let handle = prometheus();
+    let step = lambda(|n: u32| async move {
+        Err::<u32, _>(match n {
+            0 => WorkflowError::with_kind("kind_a", "a"),
+            1 => WorkflowError::with_kind("kind_b", "b"),
+            _ => WorkflowError::expected("kind_a", "not found"),
+        })
+    })
+    .named("sorted_step")
+    .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    for n in [0, 1, 0, 2, 1, 0] {
+        let req = Request::new(WorkflowContext::new("outcomes_wf"), n);
+        step.clone().oneshot(req).await.unwrap_err();
+    }
+    let samples = parse_exposition(&handle.render());
+    let count = |outcome: &str, error_type: &str| {
+        value(
+            &samples,
+            "tta_primitive_executions_total",
+            &[
+                ("primitive", "sorted_step"),
+                ("outcome", outcome),
+                ("error_type", error_type),
+            ],
+        )
+    };
+    assert_eq!(
+        [
+            count("error", "kind_a"),
+            count("error", "kind_b"),
+            count("expected", "kind_a"),
+            count("expected", "kind_b"),
+        ],
+        [Some(3.0), Some(2.0), Some(1.0), None]
+    );
+}
