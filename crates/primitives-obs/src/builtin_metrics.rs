@@ -544,7 +544,9 @@ impl Instruments {
 
     /// Registers, at 0, the event counters a node of this type can move,
     /// so "none yet" shows as 0 rather than as no data (Prometheus's advice
-    /// for counters whose label sets are known in advance).
+    /// for counters whose label sets are known in advance). The counters of
+    /// the node's [`EventHandles`] (a retry's calls, a cache's requests, a
+    /// fallback's results) are registered with them; these are the others.
     fn zero_event_counters(&self, key: NodeKeyRef<'_>) {
         let p = key.primitive;
         let zero = |series: &CounterSeries, values: &[&str]| series.increment(values, 0);
@@ -562,20 +564,7 @@ impl Instruments {
                     zero(&self.breaker_transitions, &[p, from.as_str(), to.as_str()]);
                 }
             }
-            PrimitiveType::Retry => {
-                for result in RetryOutcome::ALL {
-                    zero(&self.retry_calls, &[p, result.as_str()]);
-                }
-            }
-            PrimitiveType::Fallback => {
-                for result in FALLBACK_RESULTS {
-                    zero(&self.fallback, &[p, result]);
-                }
-            }
             PrimitiveType::Cache => {
-                for result in ["hit", "miss"] {
-                    zero(&self.cache_requests, &[p, result]);
-                }
                 for reason in EvictionReason::ALL {
                     zero(&self.cache_evictions, &[p, reason.as_str()]);
                 }

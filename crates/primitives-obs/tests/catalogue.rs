@@ -1,8 +1,8 @@
-//! The README's catalogue table is generated from the catalogue.
+//! The catalogue: its lookups, and the README's table generated from it.
 
 use std::path::Path;
 
-use tta_primitives_obs::catalogue::{BUILTIN, markdown_table};
+use tta_primitives_obs::catalogue::{BUILTIN, Catalogue, markdown_table};
 
 #[test]
 fn the_readme_catalogue_table_is_current() {
@@ -13,4 +13,14 @@ fn the_readme_catalogue_table_is_current() {
         &markdown_table(BUILTIN),
         "cargo test -p tta-primitives-obs --test catalogue",
     );
+}
+
+#[test]
+fn every_builtin_definition_is_found_by_its_name_and_nothing_else_is() {
+    let catalogue = Catalogue::global();
+    for def in BUILTIN {
+        assert_eq!(catalogue.get(def.name), Some(*def), "{}", def.name);
+    }
+    assert_eq!(catalogue.get("tta_no_such_metric_total"), None);
+    assert_eq!(catalogue.get(""), None);
 }
