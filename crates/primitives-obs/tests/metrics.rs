@@ -12,7 +12,7 @@ use tta_primitives_core::{Name, Request, WorkflowContext, WorkflowError, prelude
 use tta_primitives_obs::{
     InstrumentExt, Telemetry,
     catalogue::{BUILTIN, Catalogue, CatalogueError, MetricDef},
-    series::{CounterSeries, OVERFLOW},
+    series::{CounterSeries, DEFAULT_SERIES_CAP, GaugeSeries, HistogramSeries, OVERFLOW},
 };
 
 #[test]
@@ -239,6 +239,45 @@ fn the_cardinality_guard_folds_overflow_into_one_series_and_counts_it() {
             &[("metric", "test_logins_total")]
         ),
         Some(7.0)
+    );
+}
+
+#[test]
+fn gauge_and_histogram_series_move_by_label_set() {
+    static QUEUE: MetricDef = MetricDef::gauge("test_queue_depth", "Queued jobs.", &["queue"]);
+    static WAIT: MetricDef =
+        MetricDef::histogram("test_wait_seconds", "Waits.", &["queue"], &[0.1, 1.0]);
+    let handle = prometheus();
+    let depth = GaugeSeries::new(&QUEUE).unwrap();
+    let wait = HistogramSeries::new(&WAIT).unwrap();
+    assert!(depth.is_empty() && wait.is_empty());
+    assert_eq!(
+        format!("{depth:?}"),
+        format!("Series {{ metric: \"test_queue_depth\", cap: {DEFAULT_SERIES_CAP}, .. }}")
+    );
+    depth.set(&["mail"], 2.0);
+    depth.add(&["mail"], 3.0);
+    depth.add(&["print"], -1.0);
+    for seconds in [0.05, 0.5, 2.0] {
+        wait.record(&["mail"], seconds);
+    }
+    assert_eq!((depth.len(), wait.len()), (2, 1));
+    assert!(!depth.is_empty());
+    let samples = parse_exposition(&handle.render());
+    let v = |name, queue| value(&samples, name, &[("queue", queue)]);
+    assert_eq!(
+        (
+            v("test_queue_depth", "mail"),
+            v("test_queue_depth", "print")
+        ),
+        (Some(5.0), Some(-1.0))
+    );
+    assert_eq!(
+        (
+            v("test_wait_seconds_count", "mail"),
+            v("test_wait_seconds_sum", "mail")
+        ),
+        (Some(3.0), Some(2.55))
     );
 }
 

@@ -236,3 +236,79 @@ pub enum CatalogueError {
         new_labels: &'static [&'static str],
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `def`'s refusal reason, or `"ok"`.
+    fn verdict(def: MetricDef) -> String {
+        match def.validate() {
+            Ok(()) => "ok".into(),
+            Err(CatalogueError::Invalid { metric, reason }) => {
+                assert_eq!(metric, def.name);
+                reason
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn each_rule_of_a_definition_is_checked() {
+        const B: &[f64] = &[0.1, 1.0];
+        let gauge = |name| MetricDef::gauge(name, "Help.", &[]);
+        let labelled = |labels| MetricDef::counter("labelled_total", "Help.", labels);
+        let histogram = |buckets| MetricDef::histogram("wait_seconds", "Help.", &[], buckets);
+        let cases = [
+            (MetricDef::counter("jobs:done_total", "Help.", &[]), "ok"),
+            (gauge("1jobs"), "the name must match"),
+            (gauge("jobs-done"), "the name must match"),
+            (
+                MetricDef::counter("jobs", "Help.", &[]),
+                "must end in `_total`",
+            ),
+            (gauge("wait_seconds").with_unit(Unit::Seconds), "ok"),
+            (gauge("wait").with_unit(Unit::Seconds), "`_seconds`"),
+            (gauge("heap_bytes").with_unit(Unit::Bytes), "ok"),
+            (gauge("heap").with_unit(Unit::Bytes), "`_bytes`"),
+            (
+                MetricDef::counter("cost_usd_total", "Help.", &[]).with_unit(Unit::Usd),
+                "ok",
+            ),
+            (
+                MetricDef::counter("cost_total", "Help.", &[]).with_unit(Unit::Usd),
+                "`_usd`",
+            ),
+            (gauge("ratio").with_unit(Unit::Ratio), "ok"),
+            (labelled(&["route", "status"]), "ok"),
+            (labelled(&["__route"]), "not start with `__`"),
+            (labelled(&["a:b"]), "must match [a-zA-Z_]"),
+            (labelled(&["le"]), "reserved by Prometheus"),
+            (labelled(&["quantile"]), "reserved by Prometheus"),
+            (labelled(&["route", "route"]), "listed twice"),
+            (histogram(B), "ok"),
+            (histogram(&[]), "finite, strictly increasing"),
+            (histogram(&[1.0, 1.0]), "finite, strictly increasing"),
+            (
+                histogram(&[1.0, f64::INFINITY]),
+                "finite, strictly increasing",
+            ),
+            (
+                MetricDef {
+                    buckets: B,
+                    ..gauge("queue")
+                },
+                "only histograms have buckets",
+            ),
+        ];
+        let wrong: Vec<_> = cases
+            .iter()
+            .map(|(def, expected)| (def.name, def.labels, verdict(*def), *expected))
+            .filter(|(.., got, expected)| match *expected {
+                "ok" => got != "ok",
+                reason => !got.contains(reason),
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+}
