@@ -84,7 +84,12 @@ const TARGETS: &[Target] = &[
             "crates/primitives-obs/src/catalogue/**",
             "crates/primitives-obs/src/handle_cache.rs",
         ],
-        test_args: &["--lib", "--test=metrics", "--test=catalogue"],
+        test_args: &[
+            "--lib",
+            "--test=metrics",
+            "--test=node_cache",
+            "--test=catalogue",
+        ],
     },
     Target {
         // Tower layers: the telemetry layer and its describers, context
