@@ -154,10 +154,9 @@ impl EventHandles {
                     .increment(&[primitive, reason.as_str()], 1);
             }
             (_, Event::CacheSize { entries, bytes }) => {
-                instruments()
-                    .cache_entries
-                    .set(&[primitive], entries as f64);
-                instruments().cache_memory.set(&[primitive], bytes as f64);
+                let m = instruments();
+                m.cache_entries.set(&[primitive], entries as f64);
+                m.cache_memory.set(&[primitive], bytes as f64);
             }
             (Self::Breaker { states, .. }, Event::BreakerTransition { from, to }) => {
                 instruments()

@@ -829,94 +829,126 @@ async fn event_metrics_count_what_each_primitive_did() {
     }
 
     let samples = parse_exposition(&handle.render());
-    let v = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels);
-    let cache = |result| {
-        v(
+    /// A metric, its node, its other labels, and the value expected.
+    type Expected<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], Option<f64>);
+    let expected: &[Expected<'_>] = &[
+        (
             "tta_cache_requests_total",
-            &[("primitive", "ev_cache"), ("result", result)],
-        )
-    };
-    assert_eq!((cache("hit"), cache("miss")), (Some(1.0), Some(2.0)));
-    let evicted = |reason| {
-        v(
+            "ev_cache",
+            &[("result", "hit")],
+            Some(1.0),
+        ),
+        (
+            "tta_cache_requests_total",
+            "ev_cache",
+            &[("result", "miss")],
+            Some(2.0),
+        ),
+        (
             "tta_cache_evictions_total",
-            &[("primitive", "ev_cache"), ("reason", reason)],
-        )
-    };
-    assert_eq!(
-        (evicted("capacity"), evicted("expired")),
-        (Some(1.0), Some(0.0))
-    );
-    assert_eq!(
-        v("tta_cache_entries", &[("primitive", "ev_cache")]),
-        Some(1.0)
-    );
-
-    let transitions = |from, to| {
-        v(
+            "ev_cache",
+            &[("reason", "capacity")],
+            Some(1.0),
+        ),
+        (
+            "tta_cache_evictions_total",
+            "ev_cache",
+            &[("reason", "expired")],
+            Some(0.0),
+        ),
+        ("tta_cache_entries", "ev_cache", &[], Some(1.0)),
+        (
             "tta_circuit_breaker_transitions_total",
-            &[("primitive", "ev_breaker"), ("from", from), ("to", to)],
-        )
-    };
-    assert_eq!(
-        (
-            transitions("closed", "open"),
-            transitions("open", "half_open")
+            "ev_breaker",
+            &[("from", "closed"), ("to", "open")],
+            Some(1.0),
         ),
-        (Some(1.0), Some(0.0))
-    );
-    let state = |state| {
-        v(
+        (
+            "tta_circuit_breaker_transitions_total",
+            "ev_breaker",
+            &[("from", "open"), ("to", "half_open")],
+            Some(0.0),
+        ),
+        (
             "tta_circuit_breaker_state",
-            &[("primitive", "ev_breaker"), ("state", state)],
-        )
-    };
-    assert_eq!(
-        (state("closed"), state("open"), state("half_open")),
-        (Some(0.0), Some(1.0), Some(0.0))
-    );
-    assert_eq!(
-        v(
-            "tta_circuit_breaker_rejected_total",
-            &[("primitive", "ev_breaker")]
+            "ev_breaker",
+            &[("state", "closed")],
+            Some(0.0),
         ),
-        Some(2.0)
-    );
-
-    assert_eq!(
-        v("tta_timeouts_total", &[("primitive", "ev_timeout")]),
-        Some(1.0)
-    );
-    let fallback = |result| {
-        v(
-            "tta_fallback_total",
-            &[("primitive", "ev_fallback"), ("result", result)],
-        )
-    };
-    assert_eq!(
         (
-            fallback("primary"),
-            fallback("fallback"),
-            fallback("exhausted")
+            "tta_circuit_breaker_state",
+            "ev_breaker",
+            &[("state", "open")],
+            Some(1.0),
         ),
-        (Some(1.0), Some(1.0), Some(1.0))
-    );
-    let routed = |route| {
-        v(
+        (
+            "tta_circuit_breaker_state",
+            "ev_breaker",
+            &[("state", "half_open")],
+            Some(0.0),
+        ),
+        (
+            "tta_circuit_breaker_rejected_total",
+            "ev_breaker",
+            &[],
+            Some(2.0),
+        ),
+        ("tta_timeouts_total", "ev_timeout", &[], Some(1.0)),
+        (
+            "tta_fallback_total",
+            "ev_fallback",
+            &[("result", "primary")],
+            Some(1.0),
+        ),
+        (
+            "tta_fallback_total",
+            "ev_fallback",
+            &[("result", "fallback")],
+            Some(1.0),
+        ),
+        (
+            "tta_fallback_total",
+            "ev_fallback",
+            &[("result", "exhausted")],
+            Some(1.0),
+        ),
+        (
             "tta_router_decisions_total",
-            &[("primitive", "ev_router"), ("route", route)],
-        )
-    };
-    assert_eq!((routed("big"), routed("small")), (Some(2.0), Some(1.0)));
-    let compensations = |result| {
-        v(
+            "ev_router",
+            &[("route", "big")],
+            Some(2.0),
+        ),
+        (
+            "tta_router_decisions_total",
+            "ev_router",
+            &[("route", "small")],
+            Some(1.0),
+        ),
+        (
             "tta_saga_compensations_total",
-            &[("primitive", "ev_saga"), ("result", result)],
-        )
-    };
-    assert_eq!(
-        (compensations("success"), compensations("failure")),
-        (Some(2.0), Some(1.0))
+            "ev_saga",
+            &[("result", "success")],
+            Some(2.0),
+        ),
+        (
+            "tta_saga_compensations_total",
+            "ev_saga",
+            &[("result", "failure")],
+            Some(1.0),
+        ),
+    ];
+    let wrong: Vec<_> = expected
+        .iter()
+        .filter_map(|&(metric, node, labels, want)| {
+            let mut all = vec![("primitive", node)];
+            all.extend_from_slice(labels);
+            let got = value(&samples, metric, &all);
+            (got != want).then_some((metric, labels, got, want))
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "(metric, labels, got, expected): {wrong:#?}"
     );
 }
 

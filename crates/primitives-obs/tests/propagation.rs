@@ -11,7 +11,7 @@ use opentelemetry::{
     Value,
     trace::{SpanId, SpanKind, TraceContextExt as _, TracerProvider as _},
 };
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData};
 use tower::{ServiceBuilder, ServiceExt};
 use tta_primitives_core::{Request, WorkflowContext, WorkflowError, prelude::*};
 use tta_primitives_obs::{
@@ -19,6 +19,7 @@ use tta_primitives_obs::{
     layer::TelemetryLayer,
     propagation::{ExtractLayer, InjectLayer, workflow_context},
 };
+use tta_test_support::spans::in_memory;
 
 type Tel = Arc<Telemetry<opentelemetry_sdk::trace::SdkTracer>>;
 
@@ -116,10 +117,7 @@ fn attr(span: &SpanData, key: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_spans_two_services_over_http_with_the_correlation_id() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let telemetry: Tel = Arc::new(Telemetry::with_tracer(provider.tracer("test")));
 
     let pricing_url = serve(pricing_service(&provider, telemetry.clone())).await;
@@ -208,10 +206,7 @@ async fn one_trace_spans_two_services_over_http_with_the_correlation_id() {
 /// under the step.
 #[tokio::test]
 async fn a_client_called_outside_the_steps_context_parents_on_the_workflow_context_it_carries() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = in_memory();
     let telemetry: Tel = Arc::new(Telemetry::with_tracer(provider.tracer("test")));
     // Answers with the traceparent it was sent.
     let echo = || {

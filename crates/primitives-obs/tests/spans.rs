@@ -16,10 +16,7 @@ fn tracing() -> (
     SdkTracerProvider,
     Arc<Telemetry<opentelemetry_sdk::trace::SdkTracer>>,
 ) {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = tta_test_support::spans::in_memory();
     let telemetry = Arc::new(Telemetry::with_tracer(provider.tracer("test")));
     (exporter, provider, telemetry)
 }
@@ -687,10 +684,7 @@ async fn a_child_ended_inside_its_step_leaves_the_step_to_end_on_its_own() {
 
 #[tokio::test]
 async fn telemetry_from_a_tracer_provider_traces_into_it_under_the_crates_scope() {
-    let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder()
-        .with_simple_exporter(exporter.clone())
-        .build();
+    let (exporter, provider) = tta_test_support::spans::in_memory();
     let telemetry = Arc::new(Telemetry::with_tracer_provider(&provider));
     assert_eq!(format!("{telemetry:?}"), "Telemetry { traces: true }");
     assert_eq!(
