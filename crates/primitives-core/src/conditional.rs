@@ -111,7 +111,7 @@ where
     fn call(&mut self, req: Request<I>) -> Self::Future {
         NodeFuture::run(self, req.ctx, PrimitiveType::Conditional, |this, ctx| {
             let chosen = (this.predicate)(&ctx, &req.input);
-            let child = Request::new(ctx.child(), req.input);
+            let child = Request::new(ctx.into_child(), req.input);
             ConditionalFuture {
                 inner: if chosen {
                     Branch::Then {

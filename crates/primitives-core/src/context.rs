@@ -200,23 +200,28 @@ impl WorkflowContext {
     /// correlation id, a new step id, this step as its cause.
     #[inline]
     pub fn child(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            step_id: next_step_id(),
-            causation_id: Some(self.step_id),
-            depth: self.depth + 1,
-            observed: self.observed.clone(),
-        }
+        self.clone().into_child()
     }
 
-    /// A context for the next step beside this one: same parent (causation),
-    /// same depth, a new step id. Used by flattened sequences.
+    /// This context turned into its [`child`](Self::child), for a caller
+    /// that no longer needs it: the shared part, the observer and the node
+    /// handle move over, so no reference count changes.
     #[inline]
-    pub(crate) fn sibling(&self) -> Self {
-        Self {
-            step_id: next_step_id(),
-            ..self.clone()
-        }
+    pub(crate) fn into_child(mut self) -> Self {
+        self.causation_id = Some(self.step_id);
+        self.step_id = next_step_id();
+        self.depth += 1;
+        self
+    }
+
+    /// This context turned into one for the next step beside it: same
+    /// parent (causation), same depth, a new step id. Used by flattened
+    /// sequences; like [`into_child`](Self::into_child), it moves what it
+    /// shares.
+    #[inline]
+    pub(crate) fn into_sibling(mut self) -> Self {
+        self.step_id = next_step_id();
+        self
     }
 
     /// The same context with `observer` receiving the events of every

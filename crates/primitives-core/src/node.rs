@@ -6,7 +6,7 @@
 //! work's future in [`NodeFuture::new`].
 
 use std::{
-    cell::RefCell,
+    cell::{Cell, RefCell},
     future::Future,
     pin::Pin,
     task::{Context, Poll, ready},
@@ -37,6 +37,9 @@ pub(crate) struct NodeRun {
     name: Name,
     primitive_type: PrimitiveType,
     started: Instant,
+    /// Whether this node wraps one other node exactly (see
+    /// [`NodeFuture::wrapping`]): it completes when that node does.
+    wraps: bool,
     /// Set when the node's future completes; reported when the run drops.
     finished: Option<Finished>,
 }
@@ -50,6 +53,14 @@ thread_local! {
     // The boxes themselves are what is recycled.
     #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<NodeRun>>> = const { RefCell::new(Vec::new()) };
+
+    /// The start reading of a wrapping node, for the node it wraps: set
+    /// around the wrapped call, taken by the first node that starts in it.
+    static WRAPPER_START: Cell<Option<Instant>> = const { Cell::new(None) };
+
+    /// The completion reading of the node that completed last on this
+    /// thread, for a wrapping node that completes in the same poll.
+    static LAST_COMPLETION: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
 fn new_run(
@@ -69,6 +80,7 @@ fn new_run(
             run.name.clone_from(name);
             run.primitive_type = primitive_type;
             run.started = started;
+            run.wraps = false;
             run
         }
         None => Box::new(NodeRun {
@@ -78,6 +90,7 @@ fn new_run(
             name: name.clone(),
             primitive_type,
             started,
+            wraps: false,
             finished: None,
         }),
     }
@@ -159,8 +172,13 @@ fn enter_observed(
         primitive_type,
     };
     // One clock reading at the start and one at completion: the observer
-    // gets both, and nothing else reads the clock for this node.
-    let started = now();
+    // gets both, and nothing else reads the clock for this node. A node
+    // started inside a wrapping node's call takes the wrapper's reading.
+    let started = WRAPPER_START
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(now);
     let observer = ctx.observer_ref()?;
     let handle = observer.on_node_start(&info, ctx, started);
     let scoped = handle.is_some() && observer.scopes_polls(&info);
@@ -182,9 +200,18 @@ impl NodeRun {
     #[cold]
     #[inline(never)]
     fn complete<T>(&mut self, output: &Result<T, WorkflowError>) {
+        // A wrapper completes at the completion of the node it wraps, when
+        // that came in this poll (see `NodeFuture::wrapping`).
+        let handed = if self.wraps {
+            LAST_COMPLETION.try_with(Cell::take).ok().flatten()
+        } else {
+            None
+        };
+        let at = handed.unwrap_or_else(now);
+        let _ = LAST_COMPLETION.try_with(|last| last.set(Some(at)));
         self.finished = Some(Finished {
             error: output.as_ref().err().cloned(),
-            at: now(),
+            at,
         });
     }
 
@@ -325,6 +352,52 @@ impl<F> NodeFuture<F> {
         Self::from_run(work(primitive, ctx), run)
     }
 
+    /// Runs `call` as the one node a node named `name` wraps: a workflow's
+    /// root around its top-level node, say. `call` gets the wrapper's
+    /// context (the wrapper has entered its node) and returns the wrapped
+    /// node's future. The two nodes then share their clock readings: the
+    /// first node that starts in `call` starts at the wrapper's start, and
+    /// the wrapper completes at the completion of the last node that
+    /// completed in the poll where it completes, so the wrapper's interval
+    /// is the wrapped node's, and the clock is read once at each end for
+    /// both. (Code of `call` that runs before that first node starts, or
+    /// after that last node completes in the same poll, is outside both
+    /// intervals: make `call` start the node at once, as every primitive's
+    /// `call` does.)
+    ///
+    /// ```
+    /// use tta_primitives_core::{Name, NodeFuture, WorkflowContext, WorkflowError, observe::PrimitiveType};
+    /// use tta_primitives_core::prelude::*;
+    /// use tower::Service;
+    ///
+    /// # futures_util::FutureExt::now_or_never(async {
+    /// let mut step = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x + 1) });
+    /// let root = NodeFuture::wrapping(
+    ///     WorkflowContext::new("wf"),
+    ///     &Name::from("wf"),
+    ///     PrimitiveType::Workflow,
+    ///     |ctx| step.call(Request::new(ctx, 1)),
+    /// );
+    /// assert_eq!(root.await.unwrap(), 2);
+    /// # });
+    /// ```
+    pub fn wrapping(
+        mut ctx: WorkflowContext,
+        name: &Name,
+        primitive_type: PrimitiveType,
+        call: impl FnOnce(WorkflowContext) -> F,
+    ) -> Self {
+        let Some(mut run) = enter(&mut ctx, name, primitive_type) else {
+            return Self::from_run(call(ctx), None);
+        };
+        run.wraps = true;
+        let _ = WRAPPER_START.try_with(|start| start.set(Some(run.started)));
+        let inner = call(ctx);
+        // Taken already unless `call` started no node.
+        let _ = WRAPPER_START.try_with(Cell::take);
+        Self::from_run(inner, Some(run))
+    }
+
     /// Wraps `inner`, the work of the node whose run is `run` (see
     /// [`run`](Self::run); only a sequence, which may have no node of its
     /// own, enters by itself).
@@ -346,6 +419,12 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        if let Some(run) = &this.run.0
+            && run.wraps
+        {
+            // Only a completion in this poll is the wrapped node's.
+            let _ = LAST_COMPLETION.try_with(Cell::take);
+        }
         let scope = PollScope::enter(this.run.0.as_deref());
         let output = this.inner.poll(cx);
         drop(scope);

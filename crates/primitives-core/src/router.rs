@@ -142,7 +142,7 @@ where
                         route: route.name.as_str(),
                     }
                 });
-                Box::pin(route.run(Request::new(ctx.child(), req.input)))
+                Box::pin(route.run(Request::new(ctx.into_child(), req.input)))
             },
         )
     }

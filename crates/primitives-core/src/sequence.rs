@@ -189,9 +189,9 @@ where
                     let (ctx, second) =
                         next.take().expect("SequenceFuture polled after completion");
                     let ctx = if *this.flattened {
-                        ctx.sibling()
+                        ctx.into_sibling()
                     } else {
-                        ctx.child()
+                        ctx.into_child()
                     };
                     let mut second = second;
                     let req = Request::new(ctx, output);

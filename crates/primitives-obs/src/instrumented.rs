@@ -102,11 +102,13 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        let mut ctx = req.ctx.with_observer(self.observer.clone());
+        let ctx = req.ctx.with_observer(self.observer.clone());
         let name = ctx.workflow_name_shared().clone();
-        let guard = ctx.enter_node(&name, PrimitiveType::Workflow);
-        let inner = self.inner.call(Request::new(ctx, req.input));
-        NodeFuture::new(IntoWorkflowError::new(inner), guard)
+        // The root wraps the workflow's top-level node: they share their
+        // clock readings, so the root's interval is that node's.
+        NodeFuture::wrapping(ctx, &name, PrimitiveType::Workflow, |ctx| {
+            IntoWorkflowError::new(self.inner.call(Request::new(ctx, req.input)))
+        })
     }
 }
 

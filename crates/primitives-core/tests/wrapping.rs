@@ -1,0 +1,111 @@
+//! A wrapping node (a workflow's root around its top-level node) shares its
+//! clock readings with the node it wraps, and with nothing else.
+
+use std::sync::{Arc, Mutex};
+
+use tower::Service;
+use tta_primitives_core::{
+    Name, NodeFuture, Request, WorkflowContext, WorkflowError,
+    observe::{Instant, NodeEnd, NodeHandle, NodeInfo, Observer, PrimitiveType},
+    prelude::*,
+};
+
+/// Each node's name, start and completion readings, in order of ending.
+#[derive(Default)]
+struct Timings(Mutex<Vec<(String, Instant, Instant)>>);
+
+impl Observer for Timings {
+    fn on_node_start(
+        &self,
+        node: &NodeInfo<'_>,
+        _ctx: &WorkflowContext,
+        started: Instant,
+    ) -> Option<NodeHandle> {
+        Some(NodeHandle::new((node.name.to_string(), started)))
+    }
+
+    fn on_node_end(&self, _node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
+        let (name, started) = handle
+            .and_then(|h| h.downcast_ref::<(String, Instant)>())
+            .cloned()
+            .expect("every node got its handle");
+        self.0.lock().unwrap().push((name, started, end.completed));
+    }
+}
+
+impl Timings {
+    fn of(&self, name: &str) -> (Instant, Instant) {
+        let all = self.0.lock().unwrap();
+        let (_, start, end) = all.iter().find(|(n, ..)| n == name).expect(name);
+        (*start, *end)
+    }
+}
+
+fn observed(timings: &Arc<Timings>) -> WorkflowContext {
+    WorkflowContext::new("wf").with_observer(timings.clone())
+}
+
+/// A step that completes in a later poll than the one that starts it.
+macro_rules! yielding {
+    ($name:literal) => {
+        lambda(|x: u32| async move {
+            tokio::task::yield_now().await;
+            Ok::<_, WorkflowError>(x + 1)
+        })
+        .named($name)
+    };
+}
+
+#[tokio::test]
+async fn a_wrapper_starts_and_completes_with_the_node_it_wraps() {
+    let timings = Arc::new(Timings::default());
+    let mut top = yielding!("a") >> yielding!("b");
+    let root = NodeFuture::wrapping(
+        observed(&timings),
+        &Name::from("root"),
+        PrimitiveType::Workflow,
+        |ctx| top.call(Request::new(ctx, 1)),
+    );
+    assert_eq!(root.await.unwrap(), 3);
+    let (root, sequence) = (timings.of("root"), timings.of("sequence"));
+    assert_eq!(root, sequence, "one interval, read once at each end");
+    // Only the first node started in the call takes the wrapper's start;
+    // the steps read the clock themselves.
+    let (a, b) = (timings.of("a"), timings.of("b"));
+    assert!(a.0 > root.0, "the first step reads its own start");
+    assert!(b.0 >= a.1 && b.1 > b.0);
+    assert!(sequence.1 > b.1, "the sequence reads its own completion");
+}
+
+#[tokio::test]
+async fn a_wrapper_around_no_node_reads_the_clock_itself_and_leaves_no_reading_behind() {
+    let timings = Arc::new(Timings::default());
+    let mut inner = yielding!("inner");
+    // The call starts no node itself: its future does, at its first poll,
+    // and then does more (a yield) after that node completed.
+    let root = NodeFuture::wrapping(
+        observed(&timings),
+        &Name::from("root"),
+        PrimitiveType::Workflow,
+        |ctx| async move {
+            let out = inner.call(Request::new(ctx.child(), 1)).await;
+            tokio::task::yield_now().await;
+            out
+        },
+    );
+    // Another node started after the wrapper's call is not handed its start.
+    let mut later = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named("later");
+    let later = later.call(Request::new(observed(&timings), 0));
+    assert_eq!(root.await.unwrap(), 2);
+    later.await.unwrap();
+    let (root, inner, later) = (timings.of("root"), timings.of("inner"), timings.of("later"));
+    assert!(
+        inner.0 > root.0,
+        "the inner node was started by the call, not in it"
+    );
+    assert!(
+        root.1 > inner.1,
+        "the inner node completed in an earlier poll than the wrapper: not its completion"
+    );
+    assert!(later.0 > root.0);
+}
