@@ -387,12 +387,35 @@ impl<F> NodeFuture<F> {
         primitive_type: PrimitiveType,
         call: impl FnOnce(WorkflowContext) -> F,
     ) -> Self {
-        let Some(mut run) = enter(&mut ctx, name, primitive_type) else {
-            return Self::from_run(call(ctx), None);
+        let run = enter(&mut ctx, name, primitive_type);
+        Self::wrap(run, || call(ctx))
+    }
+
+    /// Like [`run`](Self::run), for a primitive that wraps one node at a
+    /// time (a retry its attempts, a timeout or a breaker its step), whose
+    /// `call` runs none of the user's code: it shares its readings with the
+    /// node it wraps, as [`wrapping`](Self::wrapping) says.
+    #[inline(always)]
+    pub(crate) fn run_wrapping<P: Named>(
+        primitive: &mut P,
+        mut ctx: WorkflowContext,
+        primitive_type: PrimitiveType,
+        work: impl FnOnce(&mut P, WorkflowContext) -> F,
+    ) -> Self {
+        let run = enter(&mut ctx, primitive.name(), primitive_type);
+        Self::wrap(run, || work(primitive, ctx))
+    }
+
+    /// Makes the wrapping node `run`'s future from `call`, handing its start
+    /// reading to the first node that starts in `call`.
+    #[inline(always)]
+    fn wrap(run: Option<Box<NodeRun>>, call: impl FnOnce() -> F) -> Self {
+        let Some(mut run) = run else {
+            return Self::from_run(call(), None);
         };
         run.wraps = true;
         let _ = WRAPPER_START.try_with(|start| start.set(Some(run.started)));
-        let inner = call(ctx);
+        let inner = call();
         // Taken already unless `call` started no node.
         let _ = WRAPPER_START.try_with(Cell::take);
         Self::from_run(inner, Some(run))

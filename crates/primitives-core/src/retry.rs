@@ -348,7 +348,7 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        NodeFuture::run(self, req.ctx, PrimitiveType::Retry, |this, ctx| {
+        NodeFuture::run_wrapping(self, req.ctx, PrimitiveType::Retry, |this, ctx| {
             if let Some(budget) = &this.policy.budget {
                 budget.deposit();
             }

@@ -114,7 +114,7 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        NodeFuture::run(self, req.ctx, PrimitiveType::Timeout, |this, ctx| {
+        NodeFuture::run_wrapping(self, req.ctx, PrimitiveType::Timeout, |this, ctx| {
             let inner = this.inner.call(Request::new(ctx.child(), req.input));
             TimeoutFuture {
                 inner: tokio::time::timeout(this.after, inner),

@@ -3,6 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use tta_primitives_core::{circuit_breaker::BreakerConfig, retry::RetryPolicy};
+
 use tower::Service;
 use tta_primitives_core::{
     Name, NodeFuture, Request, WorkflowContext, WorkflowError,
@@ -108,4 +110,81 @@ async fn a_wrapper_around_no_node_reads_the_clock_itself_and_leaves_no_reading_b
         "the inner node completed in an earlier poll than the wrapper: not its completion"
     );
     assert!(later.0 > root.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_a_timeout_and_a_breaker_share_their_readings_with_the_step_they_run() {
+    let timings = Arc::new(Timings::default());
+    let policy = RetryPolicy::builder().max_attempts(2).build().unwrap();
+    let breaker = BreakerConfig::builder().build().unwrap();
+    let mut wf = yielding!("step")
+        .timeout(std::time::Duration::from_secs(1))
+        .unwrap()
+        .named("bounded")
+        .circuit_breaker(breaker)
+        .named("guarded")
+        .retry(policy)
+        .named("retried");
+    let root = wf.call(Request::new(observed(&timings), 1));
+    assert_eq!(root.await.unwrap(), 2);
+    let step = timings.of("step");
+    for wrapper in ["bounded", "guarded", "retried"] {
+        assert_eq!(timings.of(wrapper), step, "{wrapper}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_completes_with_its_last_attempt_and_a_timeout_that_fires_reads_its_own_end() {
+    let timings = Arc::new(Timings::default());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let flaky = {
+        let calls = calls.clone();
+        lambda(move |x: u32| {
+            let calls = calls.clone();
+            async move {
+                tokio::task::yield_now().await;
+                match calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                    0 => Err(WorkflowError::transient("flaky", "first attempt fails")),
+                    _ => Ok(x),
+                }
+            }
+        })
+        .named("attempt")
+    };
+    let policy = RetryPolicy::builder().max_attempts(2).build().unwrap();
+    let mut retried = flaky.retry(policy).named("retried");
+    retried
+        .call(Request::new(observed(&timings), 1))
+        .await
+        .unwrap();
+    let attempts: Vec<_> = timings.0.lock().unwrap()[..2].to_vec();
+    let retry = timings.of("retried");
+    assert_eq!(retry.0, attempts[0].1, "starts with its first attempt");
+    assert!(
+        attempts[1].1 > attempts[0].2,
+        "the second attempt reads its own start"
+    );
+    assert_eq!(retry.1, attempts[1].2, "completes with its last attempt");
+
+    let timings = Arc::new(Timings::default());
+    let slow = lambda(|x: u32| async move {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        Ok::<_, WorkflowError>(x)
+    })
+    .named("slow");
+    let mut bounded = slow
+        .timeout(std::time::Duration::from_secs(1))
+        .unwrap()
+        .named("bounded");
+    let err = bounded
+        .call(Request::new(observed(&timings), 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "timeout");
+    let (slow, bounded) = (timings.of("slow"), timings.of("bounded"));
+    assert_eq!(bounded.0, slow.0);
+    assert!(
+        bounded.1 > bounded.0,
+        "its own completion, the step has none"
+    );
 }

@@ -314,7 +314,7 @@ where
     }
 
     fn call(&mut self, req: Request<I>) -> Self::Future {
-        NodeFuture::run(self, req.ctx, PrimitiveType::CircuitBreaker, |this, ctx| {
+        NodeFuture::run_wrapping(self, req.ctx, PrimitiveType::CircuitBreaker, |this, ctx| {
             let (admission, transition) = this
                 .shared
                 .machine()
