@@ -88,8 +88,9 @@ pub struct Checkpoint {
 /// Everything that is the same for every step of one workflow execution.
 struct Shared {
     workflow_name: Name,
-    workflow_id: String,
-    correlation_id: String,
+    workflow_id: Arc<str>,
+    /// The workflow id's own string unless one was given.
+    correlation_id: Arc<str>,
     session_id: Option<String>,
     user_id: Option<String>,
     baggage: BTreeMap<String, String>,
@@ -288,6 +289,17 @@ impl WorkflowContext {
         &self.shared.correlation_id
     }
 
+    /// The workflow id as a shared string, to keep without copying it (an
+    /// attribute of every root span, say).
+    pub fn workflow_id_shared(&self) -> &Arc<str> {
+        &self.shared.workflow_id
+    }
+
+    /// The correlation id as a shared string, to keep without copying it.
+    pub fn correlation_id_shared(&self) -> &Arc<str> {
+        &self.shared.correlation_id
+    }
+
     /// The id of this step.
     pub fn step_id(&self) -> StepId {
         self.step_id
@@ -442,10 +454,14 @@ impl WorkflowContextBuilder {
 
     /// Builds the root context; the workflow's clock starts now.
     pub fn build(self) -> WorkflowContext {
-        let workflow_id = self
-            .workflow_id
-            .unwrap_or_else(|| format!("{:032x}", fastrand::u128(..)));
-        let correlation_id = self.correlation_id.unwrap_or_else(|| workflow_id.clone());
+        let workflow_id: Arc<str> = match self.workflow_id {
+            Some(id) => id.into(),
+            None => format!("{:032x}", fastrand::u128(..)).into(),
+        };
+        let correlation_id = match self.correlation_id {
+            Some(id) => id.into(),
+            None => Arc::clone(&workflow_id),
+        };
         WorkflowContext {
             shared: Arc::new(Shared {
                 workflow_name: self.name,

@@ -194,6 +194,25 @@ fn enter_observed(
     ))
 }
 
+/// Marks `run` as a wrapping node's and hands its start reading to the
+/// first node that starts before [`take_start`].
+#[inline(always)]
+fn hand_start(run: Option<Box<NodeRun>>) -> Option<Box<NodeRun>> {
+    let mut run = run?;
+    run.wraps = true;
+    let _ = WRAPPER_START.try_with(|start| start.set(Some(run.started)));
+    Some(run)
+}
+
+/// Withdraws the reading [`hand_start`] handed, if no node took it.
+#[inline(always)]
+fn take_start(run: Option<Box<NodeRun>>) -> Option<Box<NodeRun>> {
+    if run.is_some() {
+        let _ = WRAPPER_START.try_with(Cell::take);
+    }
+    run
+}
+
 impl NodeRun {
     /// Records how the node's future completed; the end is reported when
     /// the run is dropped, after the inner future (see [`NodeFuture`]).
@@ -381,14 +400,16 @@ impl<F> NodeFuture<F> {
     /// assert_eq!(root.await.unwrap(), 2);
     /// # });
     /// ```
+    #[inline]
     pub fn wrapping(
         mut ctx: WorkflowContext,
         name: &Name,
         primitive_type: PrimitiveType,
         call: impl FnOnce(WorkflowContext) -> F,
     ) -> Self {
-        let run = enter(&mut ctx, name, primitive_type);
-        Self::wrap(run, || call(ctx))
+        let run = hand_start(enter(&mut ctx, name, primitive_type));
+        let inner = call(ctx);
+        Self::from_run(inner, take_start(run))
     }
 
     /// Like [`run`](Self::run), for a primitive that wraps one node at a
@@ -403,22 +424,9 @@ impl<F> NodeFuture<F> {
         work: impl FnOnce(&mut P, WorkflowContext) -> F,
     ) -> Self {
         let run = enter(&mut ctx, primitive.name(), primitive_type);
-        Self::wrap(run, || work(primitive, ctx))
-    }
-
-    /// Makes the wrapping node `run`'s future from `call`, handing its start
-    /// reading to the first node that starts in `call`.
-    #[inline(always)]
-    fn wrap(run: Option<Box<NodeRun>>, call: impl FnOnce() -> F) -> Self {
-        let Some(mut run) = run else {
-            return Self::from_run(call(), None);
-        };
-        run.wraps = true;
-        let _ = WRAPPER_START.try_with(|start| start.set(Some(run.started)));
-        let inner = call();
-        // Taken already unless `call` started no node.
-        let _ = WRAPPER_START.try_with(Cell::take);
-        Self::from_run(inner, Some(run))
+        let run = hand_start(run);
+        let inner = work(primitive, ctx);
+        Self::from_run(inner, take_start(run))
     }
 
     /// Wraps `inner`, the work of the node whose run is `run` (see

@@ -397,8 +397,11 @@ pin_project! {
     {
         // The first attempt, on the service that was ready.
         First { #[pin] fut: S::Future },
-        // A later attempt, on a clone driven to readiness first.
-        Calling { #[pin] fut: Oneshot<S, Request<I>> },
+        // A later attempt, on a clone driven to readiness first. Boxed,
+        // like the wait: it holds a context and a request, and only a call
+        // that retries gets here, so the future of one that does not stays
+        // small (every move of it copies less).
+        Calling { fut: Pin<Box<Oneshot<S, Request<I>>>> },
         // Boxed: a timer entry is large, and only a call that retries
         // waits, so the future of a call that does not stays small.
         Waiting { sleep: Pin<Box<Sleep>> },
@@ -426,7 +429,7 @@ where
                     };
                     let polled = match state {
                         StateProj::First { fut } => fut.poll(cx).map_err(Into::into),
-                        StateProj::Calling { fut } => fut.poll(cx).map_err(Into::into),
+                        StateProj::Calling { fut } => fut.as_mut().poll(cx).map_err(Into::into),
                         StateProj::Waiting { .. } => unreachable!("matched above"),
                     };
                     let error: WorkflowError = match ready!(polled) {
@@ -481,7 +484,7 @@ where
                     });
                     let req = Request::new(this.ctx.child(), this.input.clone());
                     this.state.set(State::Calling {
-                        fut: this.service.clone().oneshot(req),
+                        fut: Box::pin(this.service.clone().oneshot(req)),
                     });
                 }
             }

@@ -71,7 +71,7 @@ fn with_workflow_baggage(cx: &Context, ctx: &WorkflowContext) -> Context {
     );
     entries.push(KeyValue::new(
         CORRELATION_ID_KEY,
-        ctx.correlation_id().to_owned(),
+        opentelemetry::StringValue::from(std::sync::Arc::clone(ctx.correlation_id_shared())),
     ));
     cx.with_baggage(entries)
 }

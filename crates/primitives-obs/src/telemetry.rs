@@ -177,11 +177,11 @@ where
                 // server span, say) and describe the execution.
                 attributes.push(KeyValue::new(
                     attr::WORKFLOW_ID,
-                    ctx.workflow_id().to_owned(),
+                    opentelemetry::StringValue::from(Arc::clone(ctx.workflow_id_shared())),
                 ));
                 attributes.push(KeyValue::new(
                     attr::CORRELATION_ID,
-                    ctx.correlation_id().to_owned(),
+                    opentelemetry::StringValue::from(Arc::clone(ctx.correlation_id_shared())),
                 ));
                 if let Some(session) = ctx.session_id() {
                     attributes.push(KeyValue::new(attr::SESSION_ID, session.to_owned()));
