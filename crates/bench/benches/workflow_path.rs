@@ -486,8 +486,14 @@ fn main() {
     let mut cases = cases(&sdk);
     if !only.is_empty() {
         cases.retain(|(name, _)| name.contains(&only));
+        // `--iters <n>` (default 20,000,000): fewer for an instruction
+        // profiler such as callgrind.
+        let iters = std::env::args()
+            .skip_while(|a| a != "--iters")
+            .nth(1)
+            .map_or(20_000_000, |n| n.parse().expect("--iters takes a number"));
         for (_, case) in &mut cases {
-            case(&rt, 20_000_000);
+            case(&rt, iters);
         }
         return;
     }

@@ -458,22 +458,21 @@ impl Instruments {
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 >> (usize::BITS - RECENT_NODES.trailing_zeros())
                 & !1;
-        let found = RECENT.try_with(|r| (r[set].get(), r[set + 1].get()));
-        if let Ok((first, second)) = found {
-            for recent in [first, second].into_iter().flatten() {
-                // Static strings never move or change, so for them the same
-                // address and length is the same label; others compare.
-                let hit = if static_labels {
-                    recent.workflow == w
-                        && recent.primitive == p
-                        && recent.node.primitive_type == primitive_type
-                } else {
-                    recent.node.is(workflow, primitive, primitive_type)
-                };
-                if hit {
-                    return recent.node;
-                }
-            }
+        // Static strings never move or change, so for them the same address
+        // and length is the same label; others compare.
+        let hit = |slot: &std::cell::Cell<Option<Recent>>| {
+            let recent = slot.get()?;
+            let same = if static_labels {
+                recent.workflow == w
+                    && recent.primitive == p
+                    && recent.node.primitive_type == primitive_type
+            } else {
+                recent.node.is(workflow, primitive, primitive_type)
+            };
+            same.then_some(recent.node)
+        };
+        if let Ok(Some(node)) = RECENT.try_with(|r| hit(&r[set]).or_else(|| hit(&r[set + 1]))) {
+            return node;
         }
         let node = self.node_shared(workflow, primitive, primitive_type);
         let recent = Recent {

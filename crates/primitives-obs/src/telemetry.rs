@@ -469,7 +469,11 @@ where
 
     fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
         let handle = ctx.node_handle();
-        let span_node = handle.and_then(|h| h.downcast_ref::<NodeSpan>());
+        // Without a tracer no handle is a span: not even looked for.
+        let span_node = match self.tracer {
+            Some(_) => handle.and_then(|h| h.downcast_ref::<NodeSpan>()),
+            None => None,
+        };
         if span_node.is_none() && matches!(event, Event::RetryAttempt { .. }) {
             return; // only an attempt's span records its number
         }
