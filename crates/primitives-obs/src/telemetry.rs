@@ -170,7 +170,7 @@ where
                     }
                     _ => {}
                 }
-                Cow::Borrowed(&parent.cx)
+                Some(&parent.cx)
             }
             None => {
                 // The root: nest under whatever span is current (an HTTP
@@ -189,7 +189,8 @@ where
                 if let Some(user) = ctx.user_id() {
                     attributes.push(KeyValue::new(attr::ENDUSER_ID, user.to_owned()));
                 }
-                Cow::Owned(Context::current())
+                // (`None`: the current context, borrowed, not cloned.)
+                None
             }
         };
         let builder = tracer
@@ -201,7 +202,7 @@ where
             .with_kind(SpanKind::Internal)
             .with_start_time(anchor.wall(start))
             .with_attributes(attributes);
-        let cx = crate::span::start(tracer, builder, Some(&parent_cx));
+        let cx = crate::span::start(tracer, builder, parent_cx);
         NodeSpan {
             cx,
             anchor,
