@@ -43,6 +43,13 @@ use tta_test_support::spans::DiscardSpans;
 static ALLOC: tta_primitives_obs::resources::CountingAllocator =
     tta_primitives_obs::resources::CountingAllocator;
 
+/// Rounds of a full run (each case once per round, interleaved) and
+/// executions per case and round. 81 rounds keep the medians of one run
+/// within a few percent of another's on the 2-core development VM, where
+/// 41 left ratios moving by up to ±0.1 between runs.
+const ROUNDS: u32 = 81;
+const ITERS: u32 = 20_000;
+
 /// The user's function: what every case runs.
 async fn work(x: u64) -> Result<u64, WorkflowError> {
     Ok(black_box(x) + 1)
@@ -476,7 +483,7 @@ fn main() {
         .unwrap();
     let quick =
         std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
-    let (rounds, iters) = if quick { (3, 2_000) } else { (41, 20_000) };
+    let (rounds, iters) = if quick { (3, 2_000) } else { (ROUNDS, ITERS) };
 
     // `--only <text>`: just the cases whose name contains it (to profile one).
     let only = std::env::args()
@@ -607,7 +614,7 @@ fn main() {
     );
     if quick {
         println!(
-            "\n(quick run: {rounds} rounds of {iters}; `cargo bench` runs 41 rounds of 20000)"
+            "\n(quick run: {rounds} rounds of {iters}; `cargo bench` runs {ROUNDS} rounds of {ITERS})"
         );
     }
 }
