@@ -194,17 +194,21 @@ fn enter_observed(
     ))
 }
 
-/// Marks `run` as a wrapping node's and hands its start reading to the
+/// Starts a wrapping node (as [`enter`]) and hands its start reading to the
 /// first node that starts before [`take_start`].
 #[inline(always)]
-fn hand_start(run: Option<Box<NodeRun>>) -> Option<Box<NodeRun>> {
-    let mut run = run?;
+fn enter_wrapper(
+    ctx: &mut WorkflowContext,
+    name: &Name,
+    primitive_type: PrimitiveType,
+) -> Option<Box<NodeRun>> {
+    let mut run = enter(ctx, name, primitive_type)?;
     run.wraps = true;
     let _ = WRAPPER_START.try_with(|start| start.set(Some(run.started)));
     Some(run)
 }
 
-/// Withdraws the reading [`hand_start`] handed, if no node took it.
+/// Withdraws the reading [`enter_wrapper`] handed, if no node took it.
 #[inline(always)]
 fn take_start(run: Option<Box<NodeRun>>) -> Option<Box<NodeRun>> {
     if run.is_some() {
@@ -407,7 +411,7 @@ impl<F> NodeFuture<F> {
         primitive_type: PrimitiveType,
         call: impl FnOnce(WorkflowContext) -> F,
     ) -> Self {
-        let run = hand_start(enter(&mut ctx, name, primitive_type));
+        let run = enter_wrapper(&mut ctx, name, primitive_type);
         let inner = call(ctx);
         Self::from_run(inner, take_start(run))
     }
@@ -423,8 +427,7 @@ impl<F> NodeFuture<F> {
         primitive_type: PrimitiveType,
         work: impl FnOnce(&mut P, WorkflowContext) -> F,
     ) -> Self {
-        let run = enter(&mut ctx, primitive.name(), primitive_type);
-        let run = hand_start(run);
+        let run = enter_wrapper(&mut ctx, primitive.name(), primitive_type);
         let inner = work(primitive, ctx);
         Self::from_run(inner, take_start(run))
     }
