@@ -485,7 +485,8 @@ fn main() {
         std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
     let (rounds, iters) = if quick { (3, 2_000) } else { (ROUNDS, ITERS) };
 
-    // `--only <text>`: just the cases whose name contains it (to profile one).
+    // `--only <text>`: just the cases whose name contains it, timed and
+    // printed without the goals (to compare a few cases quickly).
     let only = std::env::args()
         .skip_while(|a| a != "--only")
         .nth(1)
@@ -493,12 +494,14 @@ fn main() {
     let mut cases = cases(&sdk);
     if !only.is_empty() {
         cases.retain(|(name, _)| name.contains(&only));
-        // `--iters <n>` (default 20,000,000): fewer for an instruction
-        // profiler such as callgrind.
-        let iters = std::env::args()
-            .skip_while(|a| a != "--iters")
-            .nth(1)
-            .map_or(20_000_000, |n| n.parse().expect("--iters takes a number"));
+    }
+    // `--iters <n>` (with `--only`): run each case n times and nothing
+    // else, for an instruction profiler such as callgrind.
+    let profile_iters = std::env::args()
+        .skip_while(|a| a != "--iters")
+        .nth(1)
+        .map(|n| n.parse::<u32>().expect("--iters takes a number"));
+    if let Some(iters) = profile_iters {
         for (_, case) in &mut cases {
             case(&rt, iters);
         }
@@ -546,6 +549,9 @@ fn main() {
         );
     }
 
+    if !only.is_empty() {
+        return; // the goals need every case
+    }
     let handles_floor = get("fn + handles (floor)") - get("fn");
     let span_floor = get("fn + span + handles (floor)") - get("fn");
     let lambda_nodes = spans_of("lambda, spans + metrics");
