@@ -453,19 +453,20 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(run) = &this.run.0
-            && run.wraps
-        {
+        // An unobserved node is its inner future: its output passes through
+        // untouched.
+        let Some(run) = this.run.0.as_deref_mut() else {
+            return this.inner.poll(cx);
+        };
+        if run.wraps {
             // Only a completion in this poll is the wrapped node's.
             let _ = LAST_COMPLETION.try_with(Cell::take);
         }
-        let scope = PollScope::enter(this.run.0.as_deref());
+        let scope = PollScope::enter(Some(&*run));
         let output = this.inner.poll(cx);
         drop(scope);
         let output = ready!(output);
-        if let Some(run) = &mut this.run.0 {
-            run.complete(&output);
-        }
+        run.complete(&output);
         Poll::Ready(output)
     }
 }
