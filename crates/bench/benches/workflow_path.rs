@@ -490,6 +490,113 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// One goal of the benchmark: `value` (a ratio, or ns when `unit` says
+/// so) against its `limit`.
+struct Goal {
+    what: String,
+    value: f64,
+    limit: f64,
+    unit: &'static str,
+}
+
+/// The goals, from each case's time `get(name)` (one round's) and the spans
+/// a case ends (`spans_of`).
+fn goals(get: &dyn Fn(&str) -> f64, spans_of: &dyn Fn(&str) -> f64) -> Vec<Goal> {
+    let handles_floor = get("fn + handles (floor)") - get("fn");
+    let span_floor = get("fn + span + handles (floor)") - get("fn");
+    let lambda_nodes = spans_of("lambda, spans + metrics");
+    let seq_nodes = spans_of("3-step sequence, spans + metrics");
+    let ratio = |what: String, value: f64, limit: f64| Goal {
+        what,
+        value,
+        limit,
+        unit: "x",
+    };
+    // What the retry's ratio is made of: ours takes four histogram samples
+    // per call (three nodes' durations and the attempts), tower-resilience's
+    // one (the attempts).
+    let sample = get("fn + histogram sample") - get("fn");
+    vec![
+        ratio(
+            format!("metrics per node ({lambda_nodes:.0} nodes) vs the handles floor"),
+            (get("lambda, metrics") - get("lambda, bare")) / lambda_nodes / handles_floor,
+            1.0,
+        ),
+        ratio(
+            format!(
+                "metrics per node, 3-step sequence ({seq_nodes:.0} nodes) vs the handles floor"
+            ),
+            (get("3-step sequence, metrics") - get("3-step sequence, bare"))
+                / seq_nodes
+                / handles_floor,
+            1.0,
+        ),
+        ratio(
+            format!("spans + metrics per node ({lambda_nodes:.0} nodes) vs the span floor"),
+            (get("lambda, spans + metrics") - get("lambda, bare")) / lambda_nodes / span_floor,
+            1.2,
+        ),
+        ratio(
+            format!("3-step sequence traced vs {seq_nodes:.0} span floors + 3 fns"),
+            get("3-step sequence, spans + metrics")
+                / (seq_nodes * span_floor + get("3 fns (floor)")),
+            1.2,
+        ),
+        ratio(
+            "3-step sequence traced vs 5 nested span floors (by hand)".into(),
+            get("3-step sequence, spans + metrics") / get("5 nested span + handles floors"),
+            1.2,
+        ),
+        ratio(
+            "retry, metrics vs tower-resilience retry".into(),
+            get("lambda.retry, metrics") / get("tower-resilience retry"),
+            1.0,
+        ),
+        ratio(
+            "circuit breaker, metrics vs tower-resilience circuit breaker".into(),
+            get("lambda.circuit_breaker, metrics") / get("tower-resilience circuit breaker"),
+            1.0,
+        ),
+        ratio(
+            "one instrumented lambda vs autometrics".into(),
+            get("lambda, metrics") / get("autometrics"),
+            0.3,
+        ),
+        ratio(
+            "llm layer vs its floor (call excluded)".into(),
+            (get("llm layer, spans + metrics") - get("llm provider, bare"))
+                / (get("llm floor") - get("llm provider, bare")),
+            1.3,
+        ),
+        Goal {
+            what: "added per sequence step, bare".into(),
+            value: (get("3-step sequence, bare") - get("3 fns (floor)")) / 3.0,
+            limit: 30.0,
+            unit: "ns",
+        },
+        // Not goals (no limit): the cost of one histogram sample and one
+        // clock read, and the retry's ratio less the samples tower-resilience
+        // does not take.
+        Goal {
+            what: "(not a goal) one histogram sample".into(),
+            value: sample,
+            limit: f64::INFINITY,
+            unit: "ns",
+        },
+        Goal {
+            what: "(not a goal) one clock read".into(),
+            value: get("fn + clock read") - get("fn"),
+            limit: f64::INFINITY,
+            unit: "ns",
+        },
+        ratio(
+            "(not a goal) retry less the 3 histogram samples tower-resilience does not take".into(),
+            (get("lambda.retry, metrics") - 3.0 * sample) / get("tower-resilience retry"),
+            f64::INFINITY,
+        ),
+    ]
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo test --benches` asks for the list; nothing to list
@@ -553,14 +660,13 @@ fn main() {
             samples[i].push(start.elapsed().as_nanos() as f64 / f64::from(iters));
         }
     }
-    let ns: Vec<f64> = samples.into_iter().map(median).collect();
+    let ns: Vec<f64> = samples.iter().cloned().map(median).collect();
     let at = |name: &str| {
         cases
             .iter()
             .position(|(n, _)| *n == name)
             .unwrap_or_else(|| panic!("no case {name}"))
     };
-    let get = |name: &str| ns[at(name)];
     let spans_of = |name: &str| span_counts[at(name)];
 
     println!("\n| case | ns per execution | allocations | spans |\n|---|---:|---:|---:|");
@@ -574,82 +680,38 @@ fn main() {
     if !only.is_empty() {
         return; // the goals need every case
     }
-    let handles_floor = get("fn + handles (floor)") - get("fn");
-    let span_floor = get("fn + span + handles (floor)") - get("fn");
-    let lambda_nodes = spans_of("lambda, spans + metrics");
-    let seq_nodes = spans_of("3-step sequence, spans + metrics");
-    let mut goals = Vec::new();
-    let mut goal = |what: String, ratio: f64, limit: f64| {
-        goals.push((what, ratio, limit));
-    };
-    goal(
-        format!("metrics per node ({lambda_nodes:.0} nodes) vs the handles floor"),
-        (get("lambda, metrics") - get("lambda, bare")) / lambda_nodes / handles_floor,
-        1.0,
-    );
-    goal(
-        format!("metrics per node, 3-step sequence ({seq_nodes:.0} nodes) vs the handles floor"),
-        (get("3-step sequence, metrics") - get("3-step sequence, bare"))
-            / seq_nodes
-            / handles_floor,
-        1.0,
-    );
-    goal(
-        format!("spans + metrics per node ({lambda_nodes:.0} nodes) vs the span floor"),
-        (get("lambda, spans + metrics") - get("lambda, bare")) / lambda_nodes / span_floor,
-        1.2,
-    );
-    goal(
-        format!("3-step sequence traced vs {seq_nodes:.0} span floors + 3 fns"),
-        get("3-step sequence, spans + metrics") / (seq_nodes * span_floor + get("3 fns (floor)")),
-        1.2,
-    );
-    goal(
-        "3-step sequence traced vs 5 nested span floors (by hand)".into(),
-        get("3-step sequence, spans + metrics") / get("5 nested span + handles floors"),
-        1.2,
-    );
-    goal(
-        "retry, metrics vs tower-resilience retry".into(),
-        get("lambda.retry, metrics") / get("tower-resilience retry"),
-        1.0,
-    );
-    goal(
-        "circuit breaker, metrics vs tower-resilience circuit breaker".into(),
-        get("lambda.circuit_breaker, metrics") / get("tower-resilience circuit breaker"),
-        1.0,
-    );
-    goal(
-        "one instrumented lambda vs autometrics".into(),
-        get("lambda, metrics") / get("autometrics"),
-        0.3,
-    );
-    goal(
-        "llm layer vs its floor (call excluded)".into(),
-        (get("llm layer, spans + metrics") - get("llm provider, bare"))
-            / (get("llm floor") - get("llm provider, bare")),
-        1.3,
-    );
-    println!("\n| goal | ratio | limit | met |\n|---|---:|---:|---|");
-    for (what, ratio, limit) in &goals {
-        let met = if ratio <= limit { "yes" } else { "NO" };
-        println!("| {what} | {ratio:.2}x | {limit:.1}x | {met} |");
+    // Each goal is computed within each round, from cases that ran within
+    // about a second of each other, so a change of the machine's load
+    // between rounds moves both sides of a ratio; the table gives the median
+    // over the rounds and the middle half of them.
+    let per_round: Vec<Vec<Goal>> = (0..rounds as usize)
+        .map(|r| goals(&|name: &str| samples[at(name)][r], &spans_of))
+        .collect();
+    println!("\n| goal | median | middle half of rounds | limit | met |\n|---|---:|---:|---:|---|");
+    for (g, goal) in per_round[0].iter().enumerate() {
+        let mut values: Vec<f64> = per_round.iter().map(|round| round[g].value).collect();
+        values.sort_by(f64::total_cmp);
+        let quartile = |q: usize| values[(values.len() - 1) * q / 4];
+        let value = median(values.clone());
+        let (unit, digits, limit_digits) = if goal.unit == "ns" {
+            (" ns", 0, 0)
+        } else {
+            ("x", 2, 1)
+        };
+        let (limit, met) = match goal.limit {
+            l if l.is_infinite() => ("–".to_owned(), "–"),
+            l => (
+                format!("{l:.limit_digits$}{unit}"),
+                if value <= l { "yes" } else { "NO" },
+            ),
+        };
+        println!(
+            "| {} | {value:.digits$}{unit} | {:.digits$}–{:.digits$}{unit} | {limit} | {met} |",
+            goal.what,
+            quartile(1),
+            quartile(3),
+        );
     }
-    let per_step = (get("3-step sequence, bare") - get("3 fns (floor)")) / 3.0;
-    println!(
-        "| ns added per sequence step, bare | {per_step:.0} ns | 30 ns | {} |",
-        if per_step <= 30.0 { "yes" } else { "NO" }
-    );
-    // Not a goal: what the retry's ratio is made of. Ours takes four
-    // histogram samples per call (three nodes' durations and the attempts),
-    // tower-resilience's one (the attempts).
-    let sample = get("fn + histogram sample") - get("fn");
-    println!(
-        "\nOne histogram sample costs {sample:.0} ns and one clock read {:.0} ns. Less the 3 histogram \
-         samples tower-resilience does not take, our retry costs {:.2}x its retry.",
-        get("fn + clock read") - get("fn"),
-        (get("lambda.retry, metrics") - 3.0 * sample) / get("tower-resilience retry"),
-    );
     if quick {
         println!(
             "\n(quick run: {rounds} rounds of {iters}; `cargo bench` runs {ROUNDS} rounds of {ITERS})"
