@@ -692,7 +692,7 @@ fn main() {
         let mut values: Vec<f64> = per_round.iter().map(|round| round[g].value).collect();
         values.sort_by(f64::total_cmp);
         let quartile = |q: usize| values[(values.len() - 1) * q / 4];
-        let value = median(values.clone());
+        let value = quartile(2);
         let (unit, digits, limit_digits) = if goal.unit == "ns" {
             (" ns", 0, 0)
         } else {

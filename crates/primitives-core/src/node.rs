@@ -275,16 +275,18 @@ impl NodeRun {
 /// The observer's poll scope around one poll of an observed node's future
 /// ([`Observer::enter_poll`](crate::observe::Observer::enter_poll), then
 /// `exit_poll` when dropped, also when the poll panics). The check is
-/// inlined, so the poll of a node whose observer scopes no polls (none, or
-/// metrics only) pays one branch on each side.
+/// inlined, so the poll of a node whose observer scopes no polls (metrics
+/// only) pays one branch on each side; an unobserved node's poll has no
+/// scope at all.
 struct PollScope<'a>(Option<(&'a ObserverRef, &'a NodeHandle)>);
 
 impl<'a> PollScope<'a> {
     #[inline(always)]
-    fn enter(run: Option<&'a NodeRun>) -> Self {
-        match run {
-            Some(run) if run.scoped => Self::enter_observed(run),
-            _ => Self(None),
+    fn enter(run: &'a NodeRun) -> Self {
+        if run.scoped {
+            Self::enter_observed(run)
+        } else {
+            Self(None)
         }
     }
 
@@ -462,7 +464,7 @@ where
             // Only a completion in this poll is the wrapped node's.
             let _ = LAST_COMPLETION.try_with(Cell::take);
         }
-        let scope = PollScope::enter(Some(&*run));
+        let scope = PollScope::enter(run);
         let output = this.inner.poll(cx);
         drop(scope);
         let output = ready!(output);
