@@ -67,15 +67,19 @@ async fn a_real_prometheus_scrapes_the_catalogue_metrics() {
         "the target is up"
     );
     let executions = prometheus
-        .query("tta_primitive_executions_total{workflow=\"e2e\",primitive=\"e2e_retry\",outcome=\"success\"}")
+        .query("tta_primitive_executions_total{workflow=\"e2e\",primitive_type=\"workflow\",outcome=\"success\"}")
         .await;
-    assert_eq!(first_value(&executions), 5.0);
+    assert_eq!(
+        first_value(&executions),
+        5.0,
+        "the workflow's series (its top-level retry's too)"
+    );
     let retries = prometheus
         .query("tta_retry_calls_total{primitive=\"e2e_retry\",result=\"success_after_retry\"}")
         .await;
     assert_eq!(first_value(&retries), 1.0);
     let buckets = prometheus
-        .query("tta_primitive_duration_seconds_bucket{primitive=\"e2e_retry\",outcome=\"success\",le=\"+Inf\"}")
+        .query("tta_primitive_duration_seconds_bucket{primitive=\"e2e_flaky\",outcome=\"success\",le=\"+Inf\"}")
         .await;
     assert_eq!(
         first_value(&buckets),

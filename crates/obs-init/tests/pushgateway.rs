@@ -45,7 +45,9 @@ async fn a_batch_job_pushes_its_metrics_at_shutdown() {
         .find(|l| {
             l.starts_with("tta_primitive_executions_total{")
                 && l.contains("job=\"nightly_batch\"")
-                && l.contains("primitive=\"transform\"")
+                && l.contains("workflow=\"batch\"")
+                // The top-level node's executions are the workflow's series.
+                && l.contains("primitive_type=\"workflow\"")
                 && l.contains("outcome=\"success\"")
         })
         .unwrap_or_else(|| panic!("no pushed executions series in:\n{text}"));

@@ -40,6 +40,8 @@ pub(crate) struct NodeRun {
     /// Whether this node wraps one other node exactly (see
     /// [`NodeFuture::wrapping`]): it completes when that node does.
     wraps: bool,
+    /// The type of the node that wraps this one, if one does.
+    wrapped_by: Option<PrimitiveType>,
     /// Set when the node's future completes; reported when the run drops.
     finished: Option<Finished>,
 }
@@ -54,9 +56,10 @@ thread_local! {
     #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<NodeRun>>> = const { RefCell::new(Vec::new()) };
 
-    /// The start reading of a wrapping node, for the node it wraps: set
-    /// around the wrapped call, taken by the first node that starts in it.
-    static WRAPPER_START: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The start reading and the type of a wrapping node, for the node it
+    /// wraps: set around the wrapped call, taken by the first node that
+    /// starts in it.
+    static WRAPPER_START: Cell<Option<(Instant, PrimitiveType)>> = const { Cell::new(None) };
 
     /// The completion reading of the node that completed last on this
     /// thread, for a wrapping node that completes in the same poll.
@@ -67,10 +70,14 @@ fn new_run(
     observer: ObserverRef,
     handle: Option<NodeHandle>,
     scoped: bool,
-    name: &Name,
-    primitive_type: PrimitiveType,
+    info: &NodeInfo<'_>,
     started: Instant,
 ) -> Box<NodeRun> {
+    let NodeInfo {
+        name,
+        primitive_type,
+        wrapped_by,
+    } = *info;
     let recycled = POOL.try_with(|p| p.borrow_mut().pop()).ok().flatten();
     match recycled {
         Some(mut run) => {
@@ -81,6 +88,7 @@ fn new_run(
             run.primitive_type = primitive_type;
             run.started = started;
             run.wraps = false;
+            run.wrapped_by = wrapped_by;
             run
         }
         None => Box::new(NodeRun {
@@ -91,6 +99,7 @@ fn new_run(
             primitive_type,
             started,
             wraps: false,
+            wrapped_by,
             finished: None,
         }),
     }
@@ -167,31 +176,22 @@ fn enter_observed(
     name: &Name,
     primitive_type: PrimitiveType,
 ) -> Option<Box<NodeRun>> {
-    let info = NodeInfo {
-        name,
-        primitive_type,
-    };
     // One clock reading at the start and one at completion: the observer
     // gets both, and nothing else reads the clock for this node. A node
     // started inside a wrapping node's call takes the wrapper's reading.
-    let started = WRAPPER_START
-        .try_with(Cell::take)
-        .ok()
-        .flatten()
-        .unwrap_or_else(now);
+    let wrapper = WRAPPER_START.try_with(Cell::take).ok().flatten();
+    let started = wrapper.map_or_else(now, |(at, _)| at);
+    let info = NodeInfo {
+        name,
+        primitive_type,
+        wrapped_by: wrapper.map(|(_, by)| by),
+    };
     let observer = ctx.observer_ref()?;
     let handle = observer.on_node_start(&info, ctx, started);
     let scoped = handle.is_some() && observer.scopes_polls(&info);
     let observer = observer.clone();
     ctx.set_node_handle(handle.clone());
-    Some(new_run(
-        observer,
-        handle,
-        scoped,
-        name,
-        primitive_type,
-        started,
-    ))
+    Some(new_run(observer, handle, scoped, &info, started))
 }
 
 /// Starts a wrapping node (as [`enter`]) and hands its start reading to the
@@ -204,7 +204,7 @@ fn enter_wrapper(
 ) -> Option<Box<NodeRun>> {
     let mut run = enter(ctx, name, primitive_type)?;
     run.wraps = true;
-    let _ = WRAPPER_START.try_with(|start| start.set(Some(run.started)));
+    let _ = WRAPPER_START.try_with(|start| start.set(Some((run.started, primitive_type))));
     Some(run)
 }
 
@@ -253,6 +253,7 @@ impl NodeRun {
             let info = NodeInfo {
                 name: &self.name,
                 primitive_type: self.primitive_type,
+                wrapped_by: self.wrapped_by,
             };
             let end = NodeEnd {
                 outcome,

@@ -344,6 +344,12 @@ pub struct NodeInfo<'a> {
     pub name: &'a Name,
     /// The kind of primitive.
     pub primitive_type: PrimitiveType,
+    /// At a node's start and end: the type of the node that wraps this one
+    /// exactly (see [`NodeFuture::wrapping`](crate::NodeFuture::wrapping)),
+    /// whose interval is then this node's. A workflow's root wraps its
+    /// top-level node, a retry its first attempt, a timeout or a circuit
+    /// breaker its step. `None` for other nodes, and in events.
+    pub wrapped_by: Option<PrimitiveType>,
 }
 
 /// The kind of a primitive, used as the `primitive_type` label.
@@ -607,6 +613,7 @@ pub(crate) fn emit<'e>(
             &NodeInfo {
                 name,
                 primitive_type,
+                wrapped_by: None,
             },
             ctx,
             &event(),

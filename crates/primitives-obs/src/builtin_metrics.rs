@@ -37,14 +37,15 @@ fn series_cap() -> usize {
 /// live for the rest of the process (their number is bounded by the series
 /// cap), so executions refer to them without reference counting.
 ///
-/// Only the series every execution can move start with the node (its
-/// in-flight gauge, its successes and their durations: 20 series with the
-/// default buckets); the series of errors, expected errors and
-/// cancellations start at their first use (see [`NODE_SERIES`]).
+/// Only the series every execution can move start with the node's first
+/// recorded start (its in-flight gauge, its successes and their durations:
+/// 20 series with the default buckets); the series of errors, expected
+/// errors and cancellations start at their first use (see
+/// [`NODE_SERIES`]). A node that never records them (a workflow's
+/// top-level node, whose series are the workflow's) has none.
 #[derive(Debug)]
 pub(crate) struct NodeMetrics {
-    pub(crate) in_flight: Gauge,
-    success: (Counter, Histogram),
+    series: OnceLock<NodeSeries>,
     /// Executions counter per outcome other than success and error kind
     /// (outcomes and kinds are few and static).
     others: RwLock<Vec<(&'static str, &'static str, Counter)>>,
@@ -54,6 +55,13 @@ pub(crate) struct NodeMetrics {
     pub(crate) primitive_type: PrimitiveType,
     /// The handles of the events this node's type reports on every call.
     pub(crate) events: EventHandles,
+}
+
+/// The series of a node that every execution moves.
+#[derive(Debug)]
+struct NodeSeries {
+    in_flight: Gauge,
+    success: (Counter, Histogram),
 }
 
 /// The outcomes whose series a node creates at their first use.
@@ -224,14 +232,43 @@ impl EventHandles {
 }
 
 impl NodeMetrics {
+    /// The node's series, registered at their first use.
+    #[inline]
+    fn series(&self) -> &NodeSeries {
+        self.series.get_or_init(|| self.register_series())
+    }
+
+    #[cold]
+    fn register_series(&self) -> NodeSeries {
+        let m = instruments();
+        let [workflow, primitive, primitive_type] = &self.labels;
+        let ids = [&**workflow, primitive, primitive_type];
+        NodeSeries {
+            in_flight: m.in_flight.handle(&ids),
+            success: (
+                m.executions
+                    .handle(&[workflow, primitive, primitive_type, "success", ""]),
+                m.duration
+                    .handle(&[workflow, primitive, primitive_type, "success"]),
+            ),
+        }
+    }
+
+    /// Records a started execution.
+    #[inline]
+    pub(crate) fn record_start(&self) {
+        self.series().in_flight.increment(1.0);
+    }
+
     /// Records a finished execution.
     #[inline]
     pub(crate) fn record_end(&self, outcome: &NodeOutcome<'_>, seconds: f64) {
         match outcome {
             NodeOutcome::Success => {
-                self.in_flight.decrement(1.0);
-                self.success.0.increment(1);
-                self.success.1.record(seconds);
+                let series = self.series();
+                series.in_flight.decrement(1.0);
+                series.success.0.increment(1);
+                series.success.1.record(seconds);
             }
             NodeOutcome::Cancelled => self.record_other(2, "cancelled", seconds),
             NodeOutcome::Failure(e) if e.class() == ErrorClass::Expected => {
@@ -258,7 +295,7 @@ impl NodeMetrics {
     #[cold]
     #[inline(never)]
     fn record_other(&self, outcome: usize, kind: &'static str, seconds: f64) {
-        self.in_flight.decrement(1.0);
+        self.series().in_flight.decrement(1.0);
         self.counter(LAZY_OUTCOMES[outcome], kind).increment(1);
         self.durations[outcome]
             .get_or_init(|| {
@@ -521,15 +558,8 @@ impl Instruments {
             primitive_type,
         };
         let t = key.primitive_type.as_str();
-        let ids = [key.workflow, key.primitive, t];
-        let with_outcome = |outcome: &'static str| [key.workflow, key.primitive, t, outcome];
         let node: &'static NodeMetrics = Box::leak(Box::new(NodeMetrics {
-            in_flight: self.in_flight.handle(&ids),
-            success: (
-                self.executions
-                    .handle(&[key.workflow, key.primitive, t, "success", ""]),
-                self.duration.handle(&with_outcome("success")),
-            ),
+            series: OnceLock::new(),
             others: RwLock::new(Vec::new()),
             durations: Default::default(),
             labels: [key.workflow.into(), key.primitive.into(), t.into()],

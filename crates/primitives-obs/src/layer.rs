@@ -470,7 +470,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         let config = &*self.config;
         let metrics = config.metrics();
-        metrics.in_flight.increment(1.0);
+        metrics.record_start();
         // The span's times and the call's duration come from one clock
         // reading each (see `clock`), like a workflow node's; without a span
         // only the duration is needed.

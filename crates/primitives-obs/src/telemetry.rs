@@ -365,6 +365,16 @@ impl<T> std::fmt::Debug for Telemetry<T> {
     }
 }
 
+/// Whether a node records the catalogue's node series (executions, duration,
+/// in flight). A workflow's top-level node does not: the root that wraps it
+/// shares its clock readings and its outcome, so the workflow's series
+/// (`primitive_type="workflow"`) are the top-level node's, and recording
+/// both stored every sample twice. The top-level node keeps its span and
+/// its type's own metrics (a retry's attempts, a breaker's state).
+fn records_node_series(node: &NodeInfo<'_>) -> bool {
+    node.wrapped_by != Some(PrimitiveType::Workflow)
+}
+
 /// The node's label value: its name, or (documented normalisation) its
 /// type when the name is empty.
 fn label<'a>(node: &NodeInfo<'a>) -> &'a str {
@@ -419,7 +429,9 @@ where
             node.primitive_type,
             static_labels,
         );
-        metrics.in_flight.increment(1.0);
+        if records_node_series(node) {
+            metrics.record_start();
+        }
         Some(match &self.tracer {
             Some(tracer) => NodeHandle::new(self.start_span(tracer, node, ctx, started, metrics)),
             None => NodeHandle::from_static(metrics),
@@ -447,18 +459,24 @@ where
         }
     }
 
-    fn on_node_end(&self, _node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
+    fn on_node_end(&self, info: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
         let Some(handle) = handle else {
             return;
         };
+        let own_series = records_node_series(info);
         let seconds = end.elapsed.as_secs_f64();
         if let Some(metrics) = handle.downcast_ref::<NodeMetrics>() {
-            return metrics.record_end(&end.outcome, seconds);
+            if own_series {
+                metrics.record_end(&end.outcome, seconds);
+            }
+            return;
         }
         let Some(node) = handle.downcast_ref::<NodeSpan>() else {
             return;
         };
-        node.metrics.record_end(&end.outcome, seconds);
+        if own_series {
+            node.metrics.record_end(&end.outcome, seconds);
+        }
         let span = node.cx.span();
         match end.outcome {
             NodeOutcome::Success => {}

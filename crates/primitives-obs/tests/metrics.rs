@@ -97,6 +97,11 @@ async fn a_workflow_emits_the_catalogue_metrics() {
         Some(3.0),
         "the workflow node"
     );
+    assert_eq!(
+        exec("sequence", "success", ""),
+        None,
+        "the top-level sequence's series are the workflow's"
+    );
     assert_eq!(exec("m_flaky", "error", "downstream"), Some(1.0));
     assert_eq!(exec("m_flaky", "success", ""), Some(3.0));
     assert_eq!(exec("m_retry", "success", ""), Some(3.0));
@@ -197,6 +202,83 @@ async fn a_workflow_emits_the_catalogue_metrics() {
         text.contains("# HELP tta_primitive_executions_total Executions of workflow primitives")
     );
     assert!(text.contains("# TYPE tta_primitive_duration_seconds histogram"));
+}
+
+/// A step that passes its input on: put after a node under test, it makes
+/// that node a step of the workflow, not its top-level node.
+fn pass_on() -> impl tta_primitives_core::Primitive
++ tower::Service<Request<u32>, Response = u32, Error = WorkflowError>
++ Clone {
+    lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named("pass_on")
+}
+
+#[tokio::test]
+async fn a_workflows_top_level_node_has_the_workflows_series_not_its_own() {
+    // The root wraps the top-level node: same clock readings, same outcome.
+    // Their executions, durations and in-flight counts are one set of
+    // series, the workflow's; the top-level node keeps its type's own.
+    let handle = prometheus();
+    let policy = RetryPolicy::builder().max_attempts(2).build().unwrap();
+    let wf = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
+        .named("top_attempt")
+        .retry(policy)
+        .named("top_retry")
+        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    for _ in 0..2 {
+        let ctx = WorkflowContext::new("top_wf");
+        wf.clone().oneshot(Request::new(ctx, 1)).await.unwrap();
+    }
+    let samples = parse_exposition(&handle.render());
+    let node = |metric: &str, primitive: &str| {
+        let mut labels = vec![("workflow", "top_wf"), ("primitive", primitive)];
+        if metric != "tta_primitive_in_flight" {
+            labels.push(("outcome", "success"));
+        }
+        value(&samples, metric, &labels)
+    };
+    let generic = [
+        "tta_primitive_executions_total",
+        "tta_primitive_duration_seconds_count",
+        "tta_primitive_in_flight",
+    ];
+    assert_eq!(
+        generic.map(|m| node(m, "top_wf")),
+        [Some(2.0), Some(2.0), Some(0.0)],
+        "the workflow's series"
+    );
+    assert_eq!(
+        generic.map(|m| node(m, "top_attempt")),
+        [Some(2.0), Some(2.0), Some(0.0)],
+        "the attempt, a step below the top"
+    );
+    let own: Vec<_> = samples
+        .iter()
+        .filter(|(name, l, _)| {
+            name.starts_with("tta_primitive_")
+                && l.get("primitive").map(String::as_str) == Some("top_retry")
+        })
+        .collect();
+    assert!(own.is_empty(), "the top-level node's own: {own:?}");
+    assert_eq!(
+        value(
+            &samples,
+            "tta_retry_calls_total",
+            &[
+                ("primitive", "top_retry"),
+                ("result", "success_first_attempt")
+            ]
+        ),
+        Some(2.0),
+        "the retry's own metrics stay"
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "tta_retry_attempts_count",
+            &[("primitive", "top_retry")]
+        ),
+        Some(2.0)
+    );
 }
 
 #[test]
@@ -453,9 +535,9 @@ async fn a_workflow_named_at_run_time_is_counted_by_its_text_not_its_address() {
     // One buffer, rewritten in place between two runs: the same address and
     // length now name another workflow, which must get its own series.
     let handle = prometheus();
-    let step = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
-        .named("tenant_step")
-        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    let step = (lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named("tenant_step")
+        >> pass_on())
+    .instrumented_with(Arc::new(Telemetry::metrics_only()));
     let mut name: Arc<str> = Arc::from("tenant_a");
     for _ in 0..2 {
         let ctx = WorkflowContext::new(Arc::clone(&name));
@@ -485,9 +567,9 @@ async fn a_workflow_named_at_run_time_is_counted_by_its_text_not_its_address() {
 #[tokio::test]
 async fn an_empty_node_name_is_labelled_with_its_type() {
     let handle = prometheus();
-    let unnamed = lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) })
-        .named("")
-        .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    let unnamed = (lambda(|x: u32| async move { Ok::<_, WorkflowError>(x) }).named("")
+        >> pass_on())
+    .instrumented_with(Arc::new(Telemetry::metrics_only()));
     unnamed
         .oneshot(Request::new(WorkflowContext::new("empty_name_wf"), 1))
         .await
@@ -612,8 +694,8 @@ async fn a_node_creates_its_series_budget_and_other_outcomes_add_series_when_the
             _ => Ok(id),
         }
     })
-    .named("budget_lookup")
-    .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    .named("budget_lookup");
+    let lookup = (lookup >> pass_on()).instrumented_with(Arc::new(Telemetry::metrics_only()));
     let run = |id: u32| {
         lookup
             .clone()
@@ -964,8 +1046,8 @@ async fn each_outcome_and_error_type_of_a_node_has_its_own_count() {
             _ => WorkflowError::expected("kind_a", "not found"),
         })
     })
-    .named("sorted_step")
-    .instrumented_with(Arc::new(Telemetry::metrics_only()));
+    .named("sorted_step");
+    let step = (step >> pass_on()).instrumented_with(Arc::new(Telemetry::metrics_only()));
     for n in [0, 1, 0, 2, 1, 0] {
         let req = Request::new(WorkflowContext::new("outcomes_wf"), n);
         step.clone().oneshot(req).await.unwrap_err();
