@@ -38,14 +38,17 @@ struct NodeSpan {
     own_end: AtomicU64,
     /// The latest end of this node's children so far.
     children_end: AtomicU64,
-    /// Holds on this span's end: 1 for the node itself until it ends, plus
-    /// one per child span not yet ended. The span ends when the last is
-    /// released, at the latest of its own end and its children's.
-    open: AtomicU32,
+    /// Two counters in one word, so a child's start updates both with one
+    /// atomic operation: the children started so far (the high half, see
+    /// [`CHILD`]; a child's index is the count before it), and the holds on
+    /// this span's end (the low half, see [`HOLD`]): 1 for the node itself
+    /// until it ends, plus one per child span not yet ended. The span ends
+    /// when the last hold is released, at the latest of its own end and its
+    /// children's.
+    holds: AtomicU64,
     parent: Option<Arc<NodeSpan>>,
     metrics: &'static NodeMetrics,
     primitive_type: PrimitiveType,
-    children: AtomicU32,
     retry_attempt: AtomicU32,
     /// The backoff before the next retry attempt.
     retry_backoff: Mutex<Option<Duration>>,
@@ -54,6 +57,14 @@ struct NodeSpan {
     /// type ending this node came from that child, which recorded it.
     failed_child: Mutex<Option<&'static str>>,
 }
+
+/// One hold on a span's end, in [`NodeSpan::holds`].
+const HOLD: u64 = 1;
+/// One child started, in [`NodeSpan::holds`] (its high half: a `u32` count
+/// of children, wrapping as a `u64` add does, never reaching the holds).
+const CHILD: u64 = 1 << 32;
+/// The holds' half of [`NodeSpan::holds`].
+const HOLDS_MASK: u64 = CHILD - 1;
 
 /// Locks `mutex`, also after a panic elsewhere held it (the values kept
 /// under these locks are plain data, valid whenever written).
@@ -130,15 +141,16 @@ where
         let parent = ctx
             .node_handle()
             .and_then(NodeHandle::downcast_arc::<NodeSpan>);
-        let (anchor, start) = match &parent {
-            // A child starts no earlier than its parent.
+        let (anchor, start, index) = match &parent {
+            // A child starts no earlier than its parent, and holds its end.
             Some(p) => {
-                p.open.fetch_add(1, Ordering::Relaxed);
-                (p.anchor, p.anchor.offset(started).max(p.start))
+                let before = p.holds.fetch_add(CHILD | HOLD, Ordering::Relaxed);
+                let index = (before >> 32) as u32;
+                (p.anchor, p.anchor.offset(started).max(p.start), index)
             }
             // Both clocks read together: `started` was read before the
             // observer's work, which a preemption could stretch.
-            None => (Anchor::now(), 0),
+            None => (Anchor::now(), 0, 0),
         };
         let mut attributes = Vec::with_capacity(10);
         attributes.extend([
@@ -149,7 +161,6 @@ where
         ]);
         let parent_cx = match parent.as_deref() {
             Some(parent) => {
-                let index = parent.children.fetch_add(1, Ordering::Relaxed);
                 attributes.push(KeyValue::new(attr::STEP_INDEX, i64::from(index)));
                 match parent.primitive_type {
                     PrimitiveType::Retry => {
@@ -209,11 +220,10 @@ where
             start,
             own_end: AtomicU64::new(0),
             children_end: AtomicU64::new(0),
-            open: AtomicU32::new(1),
+            holds: AtomicU64::new(HOLD),
             parent,
             metrics,
             primitive_type: node.primitive_type,
-            children: AtomicU32::new(0),
             retry_attempt: AtomicU32::new(0),
             retry_backoff: Mutex::new(None),
             compensating: AtomicBool::new(false),
@@ -275,7 +285,7 @@ impl NodeSpan {
     /// [`ChildSpanClock`]), keeps its parent's span open until it ends. The
     /// node's metrics keep its own duration.
     fn release(&self) {
-        if self.open.fetch_sub(1, Ordering::AcqRel) != 1 {
+        if self.holds.fetch_sub(HOLD, Ordering::AcqRel) & HOLDS_MASK != HOLD {
             return;
         }
         let end = self
@@ -313,7 +323,7 @@ impl ChildSpanClock {
     /// child's start is now.
     pub fn under(ctx: &WorkflowContext) -> Option<Self> {
         let node = ctx.node_handle()?.downcast_arc::<NodeSpan>()?;
-        node.open.fetch_add(1, Ordering::Relaxed);
+        node.holds.fetch_add(HOLD, Ordering::Relaxed);
         let start = node.anchor.offset(observe::now()).max(node.start);
         Some(Self {
             node,
