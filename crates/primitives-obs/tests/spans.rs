@@ -423,6 +423,30 @@ async fn sequence_steps_do_not_overlap() {
 }
 
 #[tokio::test]
+async fn a_spans_step_index_is_its_position_among_its_parents_children() {
+    let (exporter, _provider, telemetry) = tracing();
+    let wf = (ok("one", |x| x + 1) >> ok("two", |x| x + 1) >> ok("three", |x| x + 1))
+        .instrumented_with(telemetry);
+    wf.oneshot(Request::new(WorkflowContext::new("steps"), 0))
+        .await
+        .unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let index = |n: &str| {
+        let span = spans.iter().find(|s| s.name == n).unwrap();
+        attr(span, "tta.step.index").map(Value::to_string)
+    };
+    assert_eq!(index("steps"), None, "the root is nobody's child");
+    for (name, at) in [
+        ("sequence", "0"),
+        ("one", "0"),
+        ("two", "1"),
+        ("three", "2"),
+    ] {
+        assert_eq!(index(name).as_deref(), Some(at), "{name}");
+    }
+}
+
+#[tokio::test]
 async fn a_failing_service_call_has_error_type_status_and_an_exception_event() {
     use tta_primitives_obs::layer::TelemetryLayer;
     let exporter = InMemorySpanExporter::default();
