@@ -166,15 +166,21 @@ pub(crate) fn enter(
     primitive_type: PrimitiveType,
 ) -> Option<Box<NodeRun>> {
     ctx.observer()?;
-    enter_observed(ctx, name, primitive_type)
+    enter_observed(ctx, name, primitive_type, false)
 }
 
+/// Starts an observed node. A wrapping node (`wraps`) hands its start
+/// reading to the first node that starts in its call (see
+/// [`NodeFuture::wrapping`]), also when it keeps no run of its own. No run
+/// is kept for a node whose observer needs no end
+/// ([`NodeHandle::events_only`]): its context carries the handle alone.
 #[cold]
 #[inline(never)]
 fn enter_observed(
     ctx: &mut WorkflowContext,
     name: &Name,
     primitive_type: PrimitiveType,
+    wraps: bool,
 ) -> Option<Box<NodeRun>> {
     // One clock reading at the start and one at completion: the observer
     // gets both, and nothing else reads the clock for this node. A node
@@ -188,33 +194,42 @@ fn enter_observed(
     };
     let observer = ctx.observer_ref()?;
     let handle = observer.on_node_start(&info, ctx, started);
+    if wraps {
+        let _ = WRAPPER_START.try_with(|start| start.set(Some((started, primitive_type))));
+    }
+    if handle.as_ref().is_some_and(|h| !h.reports_end()) {
+        ctx.set_node_handle(handle);
+        return None;
+    }
     let scoped = handle.is_some() && observer.scopes_polls(&info);
     let observer = observer.clone();
     ctx.set_node_handle(handle.clone());
-    Some(new_run(observer, handle, scoped, &info, started))
+    let mut run = new_run(observer, handle, scoped, &info, started);
+    run.wraps = wraps;
+    Some(run)
 }
 
-/// Starts a wrapping node (as [`enter`]) and hands its start reading to the
-/// first node that starts before [`take_start`].
+/// Starts a wrapping node (see [`NodeFuture::wrapping`]): its run, if it
+/// keeps one, and whether it handed its start reading on (then
+/// [`withdraw_start`] follows the wrapped call).
 #[inline(always)]
 fn enter_wrapper(
     ctx: &mut WorkflowContext,
     name: &Name,
     primitive_type: PrimitiveType,
-) -> Option<Box<NodeRun>> {
-    let mut run = enter(ctx, name, primitive_type)?;
-    run.wraps = true;
-    let _ = WRAPPER_START.try_with(|start| start.set(Some((run.started, primitive_type))));
-    Some(run)
+) -> (Option<Box<NodeRun>>, bool) {
+    if ctx.observer().is_none() {
+        return (None, false);
+    }
+    (enter_observed(ctx, name, primitive_type, true), true)
 }
 
 /// Withdraws the reading [`enter_wrapper`] handed, if no node took it.
 #[inline(always)]
-fn take_start(run: Option<Box<NodeRun>>) -> Option<Box<NodeRun>> {
-    if run.is_some() {
+fn withdraw_start(handed: bool) {
+    if handed {
         let _ = WRAPPER_START.try_with(Cell::take);
     }
-    run
 }
 
 impl NodeRun {
@@ -414,9 +429,10 @@ impl<F> NodeFuture<F> {
         primitive_type: PrimitiveType,
         call: impl FnOnce(WorkflowContext) -> F,
     ) -> Self {
-        let run = enter_wrapper(&mut ctx, name, primitive_type);
+        let (run, handed) = enter_wrapper(&mut ctx, name, primitive_type);
         let inner = call(ctx);
-        Self::from_run(inner, take_start(run))
+        withdraw_start(handed);
+        Self::from_run(inner, run)
     }
 
     /// Like [`run`](Self::run), for a primitive that wraps one node at a
@@ -430,9 +446,10 @@ impl<F> NodeFuture<F> {
         primitive_type: PrimitiveType,
         work: impl FnOnce(&mut P, WorkflowContext) -> F,
     ) -> Self {
-        let run = enter_wrapper(&mut ctx, primitive.name(), primitive_type);
+        let (run, handed) = enter_wrapper(&mut ctx, primitive.name(), primitive_type);
         let inner = work(primitive, ctx);
-        Self::from_run(inner, take_start(run))
+        withdraw_start(handed);
+        Self::from_run(inner, run)
     }
 
     /// Wraps `inner`, the work of the node whose run is `run` (see

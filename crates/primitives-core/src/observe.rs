@@ -63,7 +63,9 @@ pub fn now() -> Instant {
 /// Each execution of a node (a primitive) is bracketed by
 /// [`on_node_start`](Self::on_node_start) and exactly one
 /// [`on_node_end`](Self::on_node_end), also when the node's future is
-/// dropped before it finishes ([`NodeOutcome::Cancelled`]). Between them,
+/// dropped before it finishes ([`NodeOutcome::Cancelled`]), unless the
+/// observer says at the start that it needs no end (a handle made with
+/// [`NodeHandle::events_only`]). Between them,
 /// [`on_event`](Self::on_event) reports what the node did. The [`NodeHandle`]
 /// returned by `on_node_start` (a span, say) is stored in the node's context
 /// and inherited by the contexts of its children, so an observer can parent
@@ -249,6 +251,7 @@ pub struct NodeHandle(HandleRepr);
 enum HandleRepr {
     Shared(Arc<dyn Any + Send + Sync>),
     Static(&'static (dyn Any + Send + Sync)),
+    EventsOnly(&'static (dyn Any + Send + Sync)),
 }
 
 impl NodeHandle {
@@ -262,11 +265,38 @@ impl NodeHandle {
         Self(HandleRepr::Static(value))
     }
 
+    /// A handle to a `'static` value, for a node whose end the observer
+    /// does not need (what it records of the node comes from its events):
+    /// the node's context carries the handle for its events and children,
+    /// and no [`on_node_end`](Observer::on_node_end), poll scope or
+    /// completion reading is spent on the node. A metrics-only observer
+    /// returns one for a workflow's top-level node, whose node series are
+    /// the workflow's.
+    ///
+    /// ```
+    /// use tta_primitives_core::observe::NodeHandle;
+    ///
+    /// static PER_NODE: u32 = 7;
+    /// let handle = NodeHandle::events_only(&PER_NODE);
+    /// assert_eq!(handle.downcast_ref::<u32>(), Some(&7));
+    /// assert!(!handle.reports_end());
+    /// assert!(NodeHandle::from_static(&PER_NODE).reports_end());
+    /// ```
+    pub fn events_only(value: &'static (dyn Any + Send + Sync)) -> Self {
+        Self(HandleRepr::EventsOnly(value))
+    }
+
+    /// Whether the node's end is reported to the observer: false for a
+    /// handle made with [`events_only`](Self::events_only).
+    pub fn reports_end(&self) -> bool {
+        !matches!(self.0, HandleRepr::EventsOnly(_))
+    }
+
     /// The value, when it is a `T`.
     pub fn downcast_ref<T: Any>(&self) -> Option<&T> {
         match &self.0 {
             HandleRepr::Shared(value) => value.downcast_ref(),
-            HandleRepr::Static(value) => value.downcast_ref(),
+            HandleRepr::Static(value) | HandleRepr::EventsOnly(value) => value.downcast_ref(),
         }
     }
 
@@ -275,7 +305,7 @@ impl NodeHandle {
     pub fn downcast_arc<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         match &self.0 {
             HandleRepr::Shared(value) => Arc::clone(value).downcast().ok(),
-            HandleRepr::Static(_) => None,
+            HandleRepr::Static(_) | HandleRepr::EventsOnly(_) => None,
         }
     }
 }
@@ -285,6 +315,7 @@ impl std::fmt::Debug for NodeHandle {
         f.write_str(match self.0 {
             HandleRepr::Shared(_) => "NodeHandle(shared)",
             HandleRepr::Static(_) => "NodeHandle(static)",
+            HandleRepr::EventsOnly(_) => "NodeHandle(events only)",
         })
     }
 }

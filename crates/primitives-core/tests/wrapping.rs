@@ -8,7 +8,7 @@ use tta_primitives_core::{circuit_breaker::BreakerConfig, retry::RetryPolicy};
 use tower::Service;
 use tta_primitives_core::{
     Name, NodeFuture, Request, WorkflowContext, WorkflowError,
-    observe::{Instant, NodeEnd, NodeHandle, NodeInfo, Observer, PrimitiveType},
+    observe::{Event, Instant, NodeEnd, NodeHandle, NodeInfo, Observer, PrimitiveType},
     prelude::*,
 };
 
@@ -186,5 +186,87 @@ async fn a_retry_completes_with_its_last_attempt_and_a_timeout_that_fires_reads_
     assert!(
         bounded.1 > bounded.0,
         "its own completion, the step has none"
+    );
+}
+
+/// Like [`Timings`], wanting no end for the nodes named in `quiet`
+/// ([`NodeHandle::events_only`]), whose events it keeps.
+struct Quiet {
+    timings: Timings,
+    quiet: &'static [&'static str],
+    events: Mutex<Vec<(String, &'static str)>>,
+}
+
+static QUIET_STATE: () = ();
+
+impl Observer for Quiet {
+    fn on_node_start(
+        &self,
+        node: &NodeInfo<'_>,
+        ctx: &WorkflowContext,
+        started: Instant,
+    ) -> Option<NodeHandle> {
+        if self.quiet.contains(&node.name.as_str()) {
+            return Some(NodeHandle::events_only(&QUIET_STATE));
+        }
+        self.timings.on_node_start(node, ctx, started)
+    }
+
+    fn on_node_end(&self, node: &NodeInfo<'_>, handle: Option<&NodeHandle>, end: &NodeEnd<'_>) {
+        assert!(
+            !self.quiet.contains(&node.name.as_str()),
+            "{} wanted no end",
+            node.name
+        );
+        self.timings.on_node_end(node, handle, end);
+    }
+
+    fn on_event(&self, node: &NodeInfo<'_>, ctx: &WorkflowContext, event: &Event<'_>) {
+        if ctx.node_handle().is_some_and(|h| !h.reports_end()) {
+            self.events
+                .lock()
+                .unwrap()
+                .push((node.name.to_string(), event.name()));
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrapper_that_wants_no_end_keeps_its_events_and_hands_its_start_through() {
+    let observer = Arc::new(Quiet {
+        timings: Timings::default(),
+        quiet: &["retried"],
+        events: Mutex::default(),
+    });
+    let policy = RetryPolicy::builder().max_attempts(2).build().unwrap();
+    let mut retried = yielding!("step").retry(policy).named("retried");
+    let root = NodeFuture::wrapping(
+        WorkflowContext::new("wf").with_observer(observer.clone()),
+        &Name::from("root"),
+        PrimitiveType::Workflow,
+        |ctx| retried.call(Request::new(ctx, 1)),
+    );
+    assert_eq!(root.await.unwrap(), 2);
+    let ended: Vec<_> = observer
+        .timings
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(n, ..)| n.clone())
+        .collect();
+    assert_eq!(ended, ["step", "root"], "no end for the quiet retry");
+    assert_eq!(
+        observer.timings.of("root"),
+        observer.timings.of("step"),
+        "the root's start reached the step through the retry, and the step's completion the root"
+    );
+    assert_eq!(
+        *observer.events.lock().unwrap(),
+        [
+            ("retried".to_string(), "retry.attempt"),
+            ("retried".to_string(), "retry.finished")
+        ],
+        "the retry's events, under its own handle"
     );
 }

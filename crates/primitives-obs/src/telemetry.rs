@@ -439,12 +439,16 @@ where
             node.primitive_type,
             static_labels,
         );
-        if records_node_series(node) {
+        let own_series = records_node_series(node);
+        if own_series {
             metrics.record_start();
         }
         Some(match &self.tracer {
             Some(tracer) => NodeHandle::new(self.start_span(tracer, node, ctx, started, metrics)),
-            None => NodeHandle::from_static(metrics),
+            None if own_series => NodeHandle::from_static(metrics),
+            // Without a span or series of its own, what a node records comes
+            // from its events: its end is not needed.
+            None => NodeHandle::events_only(metrics),
         })
     }
 
