@@ -517,19 +517,24 @@ fn goals(get: &dyn Fn(&str) -> f64, spans_of: &dyn Fn(&str) -> f64) -> Vec<Goal>
     // attempt's and the attempts per call), tower-resilience's one (the
     // attempts).
     let sample = get("fn + histogram sample") - get("fn");
+    // The metrics-only cost of `workflow` over its bare run, per one of
+    // `per`, against the handles floor.
+    let metrics_per = |workflow: &str, per: f64| {
+        (get(&format!("{workflow}, metrics")) - get(&format!("{workflow}, bare")))
+            / per
+            / handles_floor
+    };
     vec![
         ratio(
             format!("metrics per node ({lambda_nodes:.0} nodes) vs the handles floor"),
-            (get("lambda, metrics") - get("lambda, bare")) / lambda_nodes / handles_floor,
+            metrics_per("lambda", lambda_nodes),
             1.0,
         ),
         ratio(
             format!(
                 "metrics per node, 3-step sequence ({seq_nodes:.0} nodes) vs the handles floor"
             ),
-            (get("3-step sequence, metrics") - get("3-step sequence, bare"))
-                / seq_nodes
-                / handles_floor,
+            metrics_per("3-step sequence", seq_nodes),
             1.0,
         ),
         ratio(
@@ -604,7 +609,7 @@ fn goals(get: &dyn Fn(&str) -> f64, spans_of: &dyn Fn(&str) -> f64) -> Vec<Goal>
                 "(not a goal) metrics per set of node series, one lambda ({:.0} set)",
                 lambda_nodes - 1.0
             ),
-            (get("lambda, metrics") - get("lambda, bare")) / (lambda_nodes - 1.0) / handles_floor,
+            metrics_per("lambda", lambda_nodes - 1.0),
             f64::INFINITY,
         ),
         ratio(
@@ -612,9 +617,7 @@ fn goals(get: &dyn Fn(&str) -> f64, spans_of: &dyn Fn(&str) -> f64) -> Vec<Goal>
                 "(not a goal) metrics per set of node series, 3-step sequence ({:.0} sets)",
                 seq_nodes - 1.0
             ),
-            (get("3-step sequence, metrics") - get("3-step sequence, bare"))
-                / (seq_nodes - 1.0)
-                / handles_floor,
+            metrics_per("3-step sequence", seq_nodes - 1.0),
             f64::INFINITY,
         ),
     ]

@@ -477,18 +477,16 @@ where
         let Some(handle) = handle else {
             return;
         };
-        let own_series = records_node_series(info);
         let seconds = end.elapsed.as_secs_f64();
+        // A metrics-only node without series of its own has an events-only
+        // handle: its end never comes here.
         if let Some(metrics) = handle.downcast_ref::<NodeMetrics>() {
-            if own_series {
-                metrics.record_end(&end.outcome, seconds);
-            }
-            return;
+            return metrics.record_end(&end.outcome, seconds);
         }
         let Some(node) = handle.downcast_ref::<NodeSpan>() else {
             return;
         };
-        if own_series {
+        if records_node_series(info) {
             node.metrics.record_end(&end.outcome, seconds);
         }
         let span = node.cx.span();
